@@ -1,0 +1,105 @@
+"""The ARI event websocket: heartbeat, reconnect with backoff, reconciliation hook.
+
+Asterisk drops (does not queue) events while our socket is down and never replays
+StasisStart, so after every (re)connect the owner's ``on_connected`` hook runs before
+any event of the new connection is dispatched; it reconciles through REST.
+After ``ApplicationReplaced`` another controller owns the app: we stop for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from hotline.ari.errors import ApplicationReplaced, AriError
+from hotline.ari.models import Event
+from hotline.ari.rest import basic_auth_header
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[Event], None]
+ConnectHook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class StreamStatus:
+    connected: bool = False
+    connects: int = 0
+    last_error: str = ""
+
+
+class EventStream:
+    def __init__(
+        self,
+        base_url: str,
+        app: str,
+        username: str,
+        password: str,
+        on_event: EventHandler,
+        on_connected: ConnectHook,
+        heartbeat: float = 5.0,
+        max_delay: float = 10.0,
+    ) -> None:
+        scheme_url = base_url.rstrip("/").replace("http://", "ws://").replace("https://", "wss://")
+        self._url = f"{scheme_url}/ari/events"
+        self._params = {"app": app, "subscribeAll": "false"}
+        self._headers = basic_auth_header(username, password)
+        self._on_event = on_event
+        self._on_connected = on_connected
+        self._heartbeat = heartbeat
+        self._max_delay = max_delay
+        self.status = StreamStatus()
+
+    async def run(self) -> None:
+        """Stay connected until cancelled; raise ApplicationReplaced if we lose the app."""
+        attempt = 0
+        async with aiohttp.ClientSession(headers=self._headers) as http:
+            while True:
+                try:
+                    await self._session(http)
+                    attempt = 0
+                except ApplicationReplaced:
+                    self.status.connected = False
+                    raise
+                except (aiohttp.ClientError, OSError, TimeoutError, AriError) as exc:
+                    self.status.last_error = str(exc) or type(exc).__name__
+                    log.warning("ARI event socket: %s", self.status.last_error)
+                self.status.connected = False
+                attempt += 1
+                delay = min(self._max_delay, 0.25 * 2**attempt) * random.uniform(0.8, 1.2)
+                log.info("ARI event socket: reconnecting in %.1f s", delay)
+                await asyncio.sleep(delay)
+
+    async def _session(self, http: aiohttp.ClientSession) -> None:
+        async with http.ws_connect(
+            self._url, params=self._params, heartbeat=self._heartbeat, autoping=True
+        ) as ws:
+            self.status.connected = True
+            self.status.connects += 1
+            log.info("ARI event socket connected (%d)", self.status.connects)
+            await self._on_connected()
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    self._dispatch(message.data)
+                elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                    break
+            log.warning("ARI event socket closed (code %s)", ws.close_code)
+
+    def _dispatch(self, text: str) -> None:
+        try:
+            event = Event.from_json(json.loads(text))
+        except (ValueError, TypeError):
+            log.error("ARI event socket: undecodable message %r", text[:200])
+            return
+        if event.type == "ApplicationReplaced":
+            raise ApplicationReplaced("another connection took over the Stasis application")
+        try:
+            self._on_event(event)
+        except Exception:  # one bad event must not cost us the socket
+            log.exception("ARI event handler failed on %s", event.type)

@@ -1,0 +1,130 @@
+"""What a call's state machine can do with the caller's channel, event-driven.
+
+Each call has one task and one queue of ARI events routed to it by the registry. The
+primitives here (answer, play with barge-in, wait for a digit) wait on those events with
+deadlines. A hang-up surfaces as ``CallerHungUp`` wherever the flow is waiting.
+
+After the event socket reconnects, events sent while it was down are lost; the registry
+then puts a ``RESYNC`` marker in the queue and the waiting primitive asks ARI directly
+(is my playback still there? is the channel still there?).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+
+from hotline.ari.errors import AriNotFound
+from hotline.ari.models import Event
+from hotline.ari.rest import AriRest
+
+log = logging.getLogger(__name__)
+
+RESYNC = "HotlineResync"  # synthetic event type, never sent by Asterisk
+GONE = "HotlineChannelGone"  # synthetic: reconciliation found the channel gone
+HANGUP_EVENTS = frozenset({"StasisEnd", "ChannelHangupRequest", "ChannelDestroyed", GONE})
+
+
+class CallerHungUp(Exception):
+    """The caller's channel is gone; the flow unwinds and the record is closed."""
+
+
+class CallChannel:
+    def __init__(self, ari: AriRest, channel_id: str) -> None:
+        self.ari = ari
+        self.channel_id = channel_id
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.typeahead: deque[str] = deque()  # digits pressed while nobody was asking
+        self.hung_up = False
+
+    def deliver(self, event: Event) -> None:
+        self.events.put_nowait(event)
+
+    # --- primitives ------------------------------------------------------------------
+    async def answer(self) -> None:
+        try:
+            await self.ari.answer(self.channel_id)
+        except AriNotFound:
+            raise CallerHungUp from None
+
+    async def hangup(self) -> None:
+        self.hung_up = True
+        try:
+            await self.ari.hangup(self.channel_id)
+        except AriNotFound:
+            pass
+
+    async def play(self, media: list[str], barge_in: bool = True) -> str | None:
+        """Play media in order. With barge-in a key stops it; that key is returned."""
+        if barge_in and self.typeahead:
+            return self.typeahead.popleft()
+        playback_id = f"pb-{uuid.uuid4().hex}"
+        try:
+            await self.ari.play(self.channel_id, playback_id, media)
+        except AriNotFound:
+            raise CallerHungUp from None
+        while True:
+            event = await self._next_event()
+            if event.type == "PlaybackFinished" and _playback_id(event) == playback_id:
+                if event.playback and event.playback.state == "failed":
+                    log.warning("playback failed on %s: %s", self.channel_id, media)
+                return None
+            if event.type == "ChannelDtmfReceived":
+                if not barge_in:
+                    self.typeahead.append(event.digit)
+                    continue
+                await self._stop(playback_id)
+                return event.digit
+            if event.type == RESYNC and not await self._playback_exists(playback_id):
+                return None
+
+    async def wait_digit(self, timeout: float) -> str | None:
+        """The next key the caller presses, or None after ``timeout`` seconds of nothing."""
+        if self.typeahead:
+            return self.typeahead.popleft()
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = await asyncio.wait_for(self._next_event(), left)
+            except TimeoutError:
+                return None
+            if event.type == "ChannelDtmfReceived":
+                return event.digit
+        return None
+
+    # --- internals ------------------------------------------------------------------------
+    async def _next_event(self) -> Event:
+        event = await self.events.get()
+        if event.type in HANGUP_EVENTS:
+            self.hung_up = True
+            raise CallerHungUp
+        if event.type == RESYNC:
+            await self._check_alive()
+        return event
+
+    async def _check_alive(self) -> None:
+        try:
+            await self.ari.channel(self.channel_id)
+        except AriNotFound:
+            self.hung_up = True
+            raise CallerHungUp from None
+
+    async def _playback_exists(self, playback_id: str) -> bool:
+        try:
+            await self.ari.playback(playback_id)
+        except AriNotFound:
+            return False
+        return True
+
+    async def _stop(self, playback_id: str) -> None:
+        try:
+            await self.ari.stop_playback(playback_id)
+        except AriNotFound:
+            pass  # it finished on its own meanwhile
+
+
+def _playback_id(event: Event) -> str:
+    return event.playback.id if event.playback else ""

@@ -1,0 +1,267 @@
+"""Typed configuration, loaded once and passed down.
+
+Sources, later ones winning: built-in defaults < YAML file < environment variables
+(``HOTLINE_<SECTION>_<KEY>``, e.g. ``HOTLINE_PBX_SIP_PORT=5160``). Every value is checked
+at load time; an error names the key and where the bad value came from. Nothing below the
+composition root reads ``os.environ``: ``load_config`` receives the environment as a mapping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hotline.errors import ConfigError
+
+ENV_PREFIX = "HOTLINE_"
+
+
+def _port(value: int) -> str | None:
+    return None if 1 <= value <= 65535 else "expected a port number 1-65535"
+
+
+def _digits(values: list[str]) -> str | None:
+    bad = [v for v in values if not v.isdigit()]
+    if not values:
+        return "expected at least one number"
+    return f"numbers must be digits only, got {bad[0]!r}" if bad else None
+
+
+def _nonempty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _check(fn: Callable[[Any], str | None]) -> dict[str, Any]:
+    return {"check": fn}
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The hotline as callers know it."""
+
+    name_zh: str = field(default="XX", metadata=_check(_nonempty))
+    name_en: str = field(default="XX", metadata=_check(_nonempty))
+    numbers: list[str] = field(default_factory=lambda: ["4008001234"], metadata=_check(_digits))
+
+
+@dataclass(frozen=True)
+class PbxConfig:
+    """The Asterisk container and its listeners."""
+
+    container: str = field(default="hotline-pbx", metadata=_check(_nonempty))
+    image: str = "localhost/hotline-asterisk:22"
+    bind_address: str = "127.0.0.1"
+    sip_port: int = field(default=5060, metadata=_check(_port))
+    rtp_start: int = field(default=20000, metadata=_check(_port))
+    rtp_end: int = field(default=20999, metadata=_check(_port))
+    # Where carrier INVITEs come from (a PJSIP identify match: IP or CIDR).
+    carrier_match: str = "127.0.0.1"
+    # Where calls to outside numbers go (a SIP URI); empty means no outbound trunk.
+    carrier_contact: str = ""
+    # Guard against a channel left in Stasis forever (TIMEOUT(absolute)).
+    max_call_seconds: int = 3600
+    ready_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class AriConfig:
+    """The PBX's HTTP/ARI listener and how the controller reaches it."""
+
+    port: int = field(default=8088, metadata=_check(_port))
+    app: str = field(default="hotline", metadata=_check(_nonempty))
+    username: str = field(default="hotline", metadata=_check(_nonempty))
+    # Where the controller connects; empty means http://<pbx.bind_address>:<port>.
+    url: str = ""
+    heartbeat: float = 5.0
+    reconnect_max_delay: float = 10.0
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """The controller's own HTTP listener (health now; agent and supervisor API later)."""
+
+    host: str = "127.0.0.1"
+    port: int = field(default=8080, metadata=_check(_port))
+
+
+@dataclass(frozen=True)
+class MenuConfig:
+    """Input timing for the voice menu (peers' defaults: 5 s, 3 tries)."""
+
+    timeout: float = 5.0
+    tries: int = 3
+
+
+@dataclass(frozen=True)
+class Config:
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    pbx: PbxConfig = field(default_factory=PbxConfig)
+    ari: AriConfig = field(default_factory=AriConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    menu: MenuConfig = field(default_factory=MenuConfig)
+    # Secrets, database, generated PBX configuration, prompt audio, recordings.
+    state_dir: Path = Path("var")
+    # Empty means sqlite under state_dir.
+    database_url: str = ""
+
+    @property
+    def ari_url(self) -> str:
+        return self.ari.url or f"http://{self.pbx.bind_address}:{self.ari.port}"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'hotline.db'}"
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.state_dir / "prompts"
+
+
+def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
+    """Build the configuration from a YAML file (optional) and the environment."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        raw = _read_yaml(path)
+    config = _build(Config, raw, prefix="", source=source)
+    return _apply_env(config, environ)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def _build(cls: type[Any], raw: Mapping[str, Any], prefix: str, source: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in raw:
+        if key not in fields:
+            hint = difflib.get_close_matches(str(key), fields, n=1)
+            suggestion = f" (did you mean '{prefix}{hint[0]}'?)" if hint else ""
+            raise ConfigError(f"{source}: unknown key '{prefix}{key}'{suggestion}")
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name not in raw:
+            continue
+        key = prefix + name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            sub = raw[name]
+            if not isinstance(sub, dict):
+                raise ConfigError(f"{source}: key '{key}': expected a mapping of settings")
+            values[name] = _build(typing.cast(type[Any], hint), sub, key + ".", source)
+        else:
+            values[name] = _coerce(raw[name], hint, f, key, source)
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, f: dataclasses.Field[Any], key: str, source: str) -> Any:
+    def fail(why: str) -> ConfigError:
+        return ConfigError(f"{source}: key '{key}': {why}, got {value!r}")
+
+    if hint is bool:
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false"):
+            value = value.lower() in ("1", "true", "yes", "on")
+        if not isinstance(value, bool):
+            raise fail("expected true or false")
+    elif hint is int:
+        try:
+            if isinstance(value, bool) or isinstance(value, float):
+                raise ValueError
+            value = int(value)
+        except (TypeError, ValueError):
+            raise fail("expected an integer") from None
+    elif hint is float:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            value = float(value)
+        except (TypeError, ValueError):
+            raise fail("expected a number") from None
+    elif hint is str:
+        if not isinstance(value, str | int):
+            raise fail("expected a string")
+        value = str(value)
+    elif hint is Path:
+        if not isinstance(value, str):
+            raise fail("expected a path")
+        value = Path(value)
+    elif typing.get_origin(hint) is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+            raise fail("expected a list of strings")
+        value = [str(v) for v in value]
+    elif isinstance(hint, types.UnionType):  # pragma: no cover - no such fields yet
+        raise fail("unsupported type")
+    check = f.metadata.get("check")
+    problem = check(value) if check else None
+    if problem:
+        raise fail(problem)
+    return value
+
+
+def _apply_env(config: Config, environ: Mapping[str, str]) -> Config:
+    """Override any leaf setting with HOTLINE_<SECTION>_<KEY> (or HOTLINE_<KEY> at top)."""
+    overrides: dict[str, Any] = {}
+    known = _env_names(Config, "")
+    for var, value in environ.items():
+        if not var.startswith(ENV_PREFIX) or var in ("HOTLINE_CONFIG",):
+            continue
+        dotted = known.get(var)
+        if dotted is None:
+            hint = difflib.get_close_matches(var, known, n=1)
+            suggestion = f" (did you mean {hint[0]}?)" if hint else ""
+            raise ConfigError(f"environment: unknown setting {var}{suggestion}")
+        section, _, leaf = dotted.rpartition(".")
+        overrides.setdefault(section, {})[leaf] = value
+    for section, values in overrides.items():
+        if section:
+            current = getattr(config, section)
+            merged = {**_as_raw(current), **values}
+            built = _build(type(current), merged, section + ".", "environment")
+            config = dataclasses.replace(config, **{section: built})
+        else:
+            merged = {k: v for k, v in values.items()}
+            top = _build(Config, merged, "", "environment")
+            config = dataclasses.replace(config, **{k: getattr(top, k) for k in merged})
+    return config
+
+
+def _env_names(cls: type[Any], prefix: str) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for f in dataclasses.fields(cls):
+        hint = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(hint):
+            names.update(_env_names(typing.cast(type[Any], hint), prefix + f.name + "."))
+        else:
+            dotted = prefix + f.name
+            names[ENV_PREFIX + dotted.replace(".", "_").upper()] = dotted
+    return names
+
+
+def _as_raw(section: Any) -> dict[str, Any]:
+    return {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}

@@ -1,0 +1,195 @@
+"""One Asterisk container: its generated settings, lifecycle and readiness.
+
+The same code runs the hotline PBX (``hotline pbx up``) and, in the tests, the tester
+Asterisk that plays callers and agents' phones. ``asterisk-conf/`` is mounted read-only
+as /etc/asterisk; what differs per installation is written to ``<state>/etc`` and mounted
+as /etc/hotline, where the static files ``#include`` it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hotline.ari.errors import AriAuthError, AriError
+from hotline.ari.rest import AriRest
+from hotline.errors import SetupError
+from hotline.pbx.podman import Podman
+
+PROMPTS_IN_CONTAINER = "/var/lib/hotline/prompts"
+RECORDINGS_IN_CONTAINER = "/var/spool/asterisk/recording"
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    container: str
+    image: str
+    conf_dir: Path
+    state_dir: Path
+    bind_address: str
+    sip_port: int
+    ari_port: int
+    rtp_start: int
+    rtp_end: int
+    ari_user: str
+    ari_password: str
+    # pjsip: the trunk peer, found by address; its contact for calls we place.
+    trunk_name: str = "carrier"
+    trunk_match: str = "127.0.0.1"
+    trunk_contact: str = ""
+    # dialplan globals and the hotline numbers (empty for the tester).
+    app: str = "hotline"
+    numbers: tuple[str, ...] = ()
+    max_call_seconds: int = 3600
+    # host path -> container path, mounted read-only
+    extra_mounts: dict[Path, str] = field(default_factory=dict)
+    # files replacing /etc/asterisk/<name>
+    conf_overrides: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def ari_url(self) -> str:
+        return f"http://{self.bind_address}:{self.ari_port}"
+
+    @property
+    def etc_dir(self) -> Path:
+        return self.state_dir / "etc"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.state_dir / "recordings"
+
+
+def render_includes(spec: InstanceSpec) -> dict[str, str]:
+    """The /etc/hotline/*.conf files for one instance."""
+    contact = f"contact = {spec.trunk_contact}\n" if spec.trunk_contact else ""
+    numbers = "".join(f"exten => {n},1,Goto(hotline,${{EXTEN}},1)\n" for n in spec.numbers)
+    return {
+        "pjsip.conf": (
+            "[transport-udp]\ntype = transport\nprotocol = udp\n"
+            f"bind = {spec.bind_address}:{spec.sip_port}\n\n"
+            f"[{spec.trunk_name}]\ntype = identify\nendpoint = {spec.trunk_name}\n"
+            f"match = {spec.trunk_match}\n\n"
+            f"[{spec.trunk_name}]\ntype = aor\n{contact}"
+        ),
+        "http.conf": f"bindaddr = {spec.bind_address}\nbindport = {spec.ari_port}\n",
+        "ari-users.conf": (
+            f"[{spec.ari_user}]\ntype = user\nread_only = no\n"
+            f"password = {spec.ari_password}\npassword_format = plain\n"
+        ),
+        "rtp.conf": f"rtpstart = {spec.rtp_start}\nrtpend = {spec.rtp_end}\n",
+        "globals.conf": (
+            f"HOTLINE_APP = {spec.app}\nHOTLINE_MAX_CALL_SECONDS = {spec.max_call_seconds}\n"
+            f"HOTLINE_PROMPTS = {PROMPTS_IN_CONTAINER}\n"
+        ),
+        "hotline-numbers.conf": numbers or "; no hotline numbers\n",
+    }
+
+
+def write_includes(spec: InstanceSpec) -> None:
+    spec.etc_dir.mkdir(parents=True, exist_ok=True)
+    spec.recordings_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in render_includes(spec).items():
+        path = spec.etc_dir / name
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o600)
+
+
+def check_ports_free(spec: InstanceSpec) -> None:
+    """One clear sentence per taken port, before podman hides it in a log."""
+    for proto, port in (("udp", spec.sip_port), ("tcp", spec.ari_port)):
+        kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+        with socket.socket(socket.AF_INET, kind) as sock:
+            if proto == "tcp":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((spec.bind_address, port))
+            except OSError:
+                what = "SIP" if proto == "udp" else "ARI/HTTP"
+                raise SetupError(
+                    f"port {port}/{proto} on {spec.bind_address} ({what}) is already in use by "
+                    f"another program; stop it or choose another port in the configuration"
+                ) from None
+
+
+class Instance:
+    def __init__(self, spec: InstanceSpec, podman: Podman, say: Callable[[str], None]):
+        self.spec = spec
+        self.podman = podman
+        self.say = say
+
+    async def up(self) -> None:
+        """Start the container if needed and wait until ARI answers. Idempotent."""
+        spec = self.spec
+        state = await self.podman.container_state(spec.container)
+        if state == "running":
+            write_includes(spec)
+            self.say(f"{spec.container}: already running")
+            await self.wait_ready()
+            return
+        if state:
+            await self.podman.remove(spec.container)
+        check_ports_free(spec)
+        write_includes(spec)
+        await self.podman.run(*self._run_args())
+        self.say(f"{spec.container}: started, waiting for ARI on {spec.ari_url}")
+        await self.wait_ready()
+        self.say(f"{spec.container}: ready")
+
+    def _run_args(self) -> list[str]:
+        spec = self.spec
+        mounts = [
+            f"{spec.conf_dir.resolve()}:/etc/asterisk:ro",
+            f"{spec.etc_dir.resolve()}:/etc/hotline:ro",
+            f"{spec.recordings_dir.resolve()}:{RECORDINGS_IN_CONTAINER}",
+        ]
+        mounts += [f"{name.resolve()}:/etc/asterisk/{target}:ro"
+                   for target, name in ((t, p) for t, p in spec.conf_overrides.items())]
+        mounts += [f"{host.resolve()}:{inside}:ro" for host, inside in spec.extra_mounts.items()]
+        args = ["run", "--detach", "--name", spec.container, "--network", "host",
+                "--label", "hotline=pbx"]
+        for mount in mounts:
+            args += ["--volume", mount]
+        return [*args, spec.image, "asterisk", "-f", "-U", "root"]
+
+    async def wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        last = ""
+        async with AriRest(self.spec.ari_url, self.spec.ari_user, self.spec.ari_password) as ari:
+            while time.monotonic() < deadline:
+                try:
+                    await ari.ping()
+                    return
+                except AriAuthError:
+                    raise SetupError(
+                        f"{self.spec.container}: ARI refused our credentials; is another "
+                        f"Asterisk listening on {self.spec.ari_url}?"
+                    ) from None
+                except AriError as exc:
+                    last = exc.message
+                if await self.podman.container_state(self.spec.container) != "running":
+                    logs = await self.logs(tail=20)
+                    raise SetupError(f"{self.spec.container} stopped while starting:\n{logs}")
+                await asyncio.sleep(0.25)
+        raise SetupError(f"{self.spec.container}: ARI did not answer within 60 s ({last})")
+
+    async def down(self) -> None:
+        if await self.podman.container_state(self.spec.container):
+            await self.podman.remove(self.spec.container)
+            self.say(f"{self.spec.container}: stopped and removed")
+        else:
+            self.say(f"{self.spec.container}: not running")
+
+    async def status(self) -> str:
+        return await self.podman.container_state(self.spec.container) or "absent"
+
+    async def logs(self, tail: int = 100) -> str:
+        res = await self.podman.run("logs", "--tail", str(tail), self.spec.container, check=False)
+        return (res.out + res.err).strip()
+
+    def cli_argv(self, command: str = "") -> list[str]:
+        cmd = ["asterisk", "-rx", command] if command else ["asterisk", "-rvvv"]
+        return self.podman.exec_argv(self.spec.container, cmd, tty=not command)

@@ -1,0 +1,1 @@
+"""The voice menu: per-call state machines that decide what the caller hears."""

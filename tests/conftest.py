@@ -1,0 +1,41 @@
+"""Fixtures: the real stack (PBX + tester + controller) for the whole session."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness.stack import Stack
+from tests.harness.tester import Tester
+
+
+@pytest.fixture(scope="session")
+async def stack() -> AsyncIterator[Stack]:
+    state = Path(tempfile.mkdtemp(prefix="hotline-test-"))
+    stack = Stack(state)
+    try:
+        await stack.up()
+        yield stack
+    finally:
+        await stack.down()
+
+
+@pytest.fixture(scope="session")
+async def tester(stack: Stack) -> AsyncIterator[Tester]:
+    spec = stack.tester_spec
+    tester = Tester(spec.ari_url, spec.ari_user, spec.ari_password, spec.recordings_dir,
+                    stack.state / "tester-media")
+    await tester.start()
+    yield tester
+    await tester.close()
+
+
+@pytest.fixture
+async def controller(stack: Stack) -> AsyncIterator[Stack]:
+    """The stack with the controller running (restarted if a test stopped it)."""
+    if stack.controller.proc is None:
+        await stack.controller.start()
+    yield stack

@@ -1,0 +1,178 @@
+"""The test stack: a PBX and a tester Asterisk in containers, and the controller process.
+
+Everything uses its own container names and ports, so the suite runs beside a live
+``make run``. The controller reaches ARI through a TCP proxy that the tests can cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+from hotline.app import ASTERISK_CONF, pbx_spec
+from hotline.config import Config, load_config
+from hotline.pbx.instance import Instance, InstanceSpec
+from hotline.pbx.podman import Podman
+from hotline.secrets import ensure_secrets
+from tests.harness.proxy import TcpProxy
+from tests.harness.tester import MEDIA_IN_CONTAINER
+
+TESTER_CONF = Path(__file__).resolve().parents[1] / "tester"
+
+
+@dataclass(frozen=True)
+class Ports:
+    pbx_sip: int = 5160
+    pbx_ari: int = 8188
+    pbx_rtp: int = 22000
+    tester_sip: int = 5170
+    tester_ari: int = 8189
+    tester_rtp: int = 23000
+    controller_http: int = 8190
+    ari_proxy: int = 8191
+
+
+def controller_settings(state: Path, ports: Ports) -> dict[str, object]:
+    return {
+        "state_dir": str(state),
+        "pbx": {
+            "container": "hotline-test-pbx",
+            "sip_port": ports.pbx_sip,
+            "rtp_start": ports.pbx_rtp,
+            "rtp_end": ports.pbx_rtp + 999,
+            "carrier_contact": f"sip:127.0.0.1:{ports.tester_sip}",
+        },
+        "ari": {"port": ports.pbx_ari, "url": f"http://127.0.0.1:{ports.ari_proxy}",
+                "heartbeat": 2.0, "reconnect_max_delay": 2.0},
+        "http": {"port": ports.controller_http},
+    }
+
+
+def tester_spec(state: Path, ports: Ports, password: str) -> InstanceSpec:
+    return InstanceSpec(
+        container="hotline-test-tester",
+        image="localhost/hotline-asterisk:22",
+        conf_dir=ASTERISK_CONF,
+        state_dir=state / "tester",
+        bind_address="127.0.0.1",
+        sip_port=ports.tester_sip,
+        ari_port=ports.tester_ari,
+        rtp_start=ports.tester_rtp,
+        rtp_end=ports.tester_rtp + 999,
+        ari_user="tester",
+        ari_password=password,
+        trunk_name="pbx",
+        trunk_match="127.0.0.1",
+        trunk_contact=f"sip:127.0.0.1:{ports.pbx_sip}",
+        app="harness",
+        conf_overrides={"pjsip.conf": TESTER_CONF / "pjsip.conf",
+                        "extensions.conf": TESTER_CONF / "extensions.conf"},
+        extra_mounts={state / "tester-media": MEDIA_IN_CONTAINER},
+    )
+
+
+class ControllerProcess:
+    """``hotline serve`` as a child process, the way it runs in production."""
+
+    def __init__(self, config_file: Path, config: Config, log_file: Path) -> None:
+        self.config_file = config_file
+        self.config = config
+        self.log_file = log_file
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.config.http.host}:{self.config.http.port}/health"
+
+    async def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+        with self.log_file.open("ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hotline", "--config", str(self.config_file), "serve"],
+                stdout=log, stderr=subprocess.STDOUT, env=env,
+            )
+        await self.wait_health(lambda h: h["ari"]["connected"], 20)
+
+    async def health(self) -> dict[str, object] | None:
+        try:
+            async with aiohttp.ClientSession() as http, http.get(self.health_url) as resp:
+                data: dict[str, object] = await resp.json()
+                return data
+        except aiohttp.ClientError:
+            return None
+
+    async def wait_health(self, predicate: object, timeout: float) -> dict[str, object]:
+        """Poll /health until ``predicate`` holds (deadline-bound)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"controller exited ({self.proc.returncode}):\n"
+                                     f"{self.log_tail()}")
+            health = await self.health()
+            if health is not None and callable(predicate) and predicate(health):
+                return health
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"controller health not reached in {timeout} s:\n{self.log_tail()}")
+
+    async def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Stack:
+    def __init__(self, state: Path, ports: Ports = Ports()) -> None:
+        self.state = state
+        self.ports = ports
+        self.podman = Podman(os.environ)
+        settings = controller_settings(state, ports)
+        self.config_file = state / "hotline.yaml"
+        state.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(yaml.safe_dump(settings), encoding="utf-8")
+        self.config = load_config(self.config_file, {})
+        self.secrets = ensure_secrets(state)
+        self.pbx = Instance(pbx_spec(self.config, self.secrets), self.podman, _quiet)
+        tester_password = json.loads((state / "secrets.json").read_text())["ari_password"][::-1]
+        (state / "tester-media").mkdir(exist_ok=True)
+        self.tester_spec = tester_spec(state, ports, tester_password)
+        self.tester = Instance(self.tester_spec, self.podman, _quiet)
+        self.proxy = TcpProxy("127.0.0.1", ports.ari_proxy, "127.0.0.1", ports.pbx_ari)
+        self.controller = ControllerProcess(self.config_file, self.config, state / "controller.log")
+
+    async def up(self) -> None:
+        from prompts.build import build, load_catalogue
+
+        build(self.config.prompts_dir, load_catalogue({"name_zh": "XX", "name_en": "XX"}),
+              _quiet)
+        await asyncio.gather(self.pbx.up(), self.tester.up())
+        await self.proxy.start()
+        await self.controller.start()
+
+    async def down(self) -> None:
+        await self.controller.stop()
+        await self.proxy.stop()
+        await asyncio.gather(self.pbx.down(), self.tester.down())
+
+
+def _quiet(_message: str) -> None:
+    pass

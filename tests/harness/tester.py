@@ -1,0 +1,239 @@
+"""The tester Asterisk, driven over its own ARI: callers and agents' phones.
+
+``Caller`` dials the hotline over the PJSIP trunk, presses keys (RFC 4733), plays audio,
+hangs up, and records everything it hears (a snoop on its own channel, spy=in, recorded
+as raw slin so it can be read while the call goes on). ``AgentPhone`` is an extension on
+the tester that the PBX can dial; it answers, rejects or never answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hotline.ari.errors import AriNotFound
+from hotline.ari.events import EventStream
+from hotline.ari.models import Event
+from hotline.ari.rest import AriRest
+from tests.harness import audio
+
+APP = "harness"
+MEDIA_IN_CONTAINER = "/var/lib/hotline-tester/media"
+HANGUP = ("ChannelDestroyed", "StasisEnd", "ChannelHangupRequest")
+
+
+@dataclass
+class _Waiter:
+    predicate: Callable[[Event], bool]
+    future: asyncio.Future[Event]
+
+
+class Tester:
+    __test__ = False  # not a pytest test class
+
+    """One connection to the tester's ARI; events are kept so waits never miss one."""
+
+    def __init__(self, ari_url: str, user: str, password: str, recordings: Path, media: Path):
+        self.rest = AriRest(ari_url, user, password)
+        self.recordings = recordings
+        self.media = media
+        self.history: list[Event] = []
+        self._waiters: list[_Waiter] = []
+        self._connected = asyncio.Event()
+        self.phones: dict[str, AgentPhone] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stream = EventStream(ari_url, APP, user, password, self._on_event, self._on_connect)
+        self._stream_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._stream_task = asyncio.create_task(self._stream.run())
+        async with asyncio.timeout(20):
+            await self._connected.wait()
+
+    async def close(self) -> None:
+        for task in [self._stream_task, *self._tasks]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*[t for t in [self._stream_task, *self._tasks] if t],
+                             return_exceptions=True)
+        await self.rest.close()
+
+    async def _on_connect(self) -> None:
+        self._connected.set()
+
+    def _on_event(self, event: Event) -> None:
+        self.history.append(event)
+        for waiter in list(self._waiters):
+            if not waiter.future.done() and waiter.predicate(event):
+                waiter.future.set_result(event)
+        if event.type == "StasisStart" and event.args[:1] == ["phone"]:
+            phone = self.phones.get(event.args[1]) if len(event.args) > 1 else None
+            if phone is not None and event.channel is not None:
+                task = asyncio.create_task(phone.ring(event.channel.id))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float,
+                       what: str = "event", since: int = 0) -> Event:
+        """The first event (from history index ``since`` on) matching, within ``timeout``."""
+        for event in self.history[since:]:
+            if predicate(event):
+                return event
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(predicate, loop.create_future())
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                return await waiter.future
+        except TimeoutError:
+            raise AssertionError(f"no {what} within {timeout} s") from None
+        finally:
+            self._waiters.remove(waiter)
+
+    async def call(self, number: str, caller_id: str = "13800138000",
+                   answer_timeout: float = 10) -> Caller:
+        caller = Caller(self, number, caller_id)
+        await caller.dial(answer_timeout)
+        return caller
+
+    def phone(self, extension: str, mode: str = "answer") -> AgentPhone:
+        phone = AgentPhone(self, extension, mode)
+        self.phones[extension] = phone
+        return phone
+
+    async def record_heard(self, channel_id: str, name: str) -> Path:
+        """Snoop what ``channel_id`` receives and record it as raw slin; returns the file."""
+        snoop_id = f"snoop-{uuid.uuid4().hex[:12]}"
+        mark = len(self.history)
+        await self.rest.snoop(channel_id, snoop_id, APP, spy="in")
+        await self.wait_for(lambda e: e.type == "StasisStart" and _cid(e) == snoop_id, 5,
+                            "snoop StasisStart", since=mark)
+        await self.rest.record(snoop_id, f"heard/{name}", fmt="sln")
+        return self.recordings / "heard" / f"{name}.sln"
+
+
+class Caller:
+    def __init__(self, tester: Tester, number: str, caller_id: str) -> None:
+        self.tester = tester
+        self.number = number
+        self.caller_id = caller_id
+        self.channel_id = f"caller-{uuid.uuid4().hex[:12]}"
+        self.heard_file: Path = Path()
+        self.dialled_at = 0.0
+        self.answered_at = 0.0
+
+    async def dial(self, answer_timeout: float) -> None:
+        t = self.tester
+        mark = len(t.history)
+        await t.rest.create_channel(f"PJSIP/{self.number}@pbx", APP, self.channel_id,
+                                    app_args="caller")
+        await t.wait_for(lambda e: e.type == "StasisStart" and _cid(e) == self.channel_id, 5,
+                         "caller StasisStart", since=mark)
+        # PJSIP builds the From header of an outgoing call from its connected line.
+        await t.rest.set_variable(self.channel_id, "CONNECTEDLINE(num,i)", self.caller_id)
+        await t.rest.set_variable(self.channel_id, "CONNECTEDLINE(pres,i)", "allowed")
+        self.heard_file = await t.record_heard(self.channel_id, self.channel_id)
+        self.dialled_at = time.monotonic()
+        await t.rest.dial(self.channel_id, timeout=int(answer_timeout))
+        await t.wait_for(
+            lambda e: _cid(e) == self.channel_id and (
+                (e.type == "ChannelStateChange" and (e.channel and e.channel.state) == "Up")
+                or e.type in HANGUP),
+            answer_timeout, "answer", since=mark)
+        if await self.is_gone():
+            raise AssertionError(f"call to {self.number} was not answered")
+        self.answered_at = time.monotonic()
+
+    async def press(self, digits: str) -> None:
+        await self.tester.rest.send_dtmf(self.channel_id, digits)
+
+    async def play(self, wav: Path) -> None:
+        """Send audio to the hotline (a 8 kHz mono wav) and wait until it has played."""
+        target = self.tester.media / wav.name
+        target.write_bytes(wav.read_bytes())
+        playback_id = f"pb-{uuid.uuid4().hex[:12]}"
+        mark = len(self.tester.history)
+        media = f"sound:{MEDIA_IN_CONTAINER}/{wav.stem}"
+        await self.tester.rest.play(self.channel_id, playback_id, [media])
+        await self.tester.wait_for(
+            lambda e: e.type == "PlaybackFinished" and (e.playback and e.playback.id)
+            == playback_id, 60, "end of our playback", since=mark)
+
+    async def hangup(self) -> None:
+        try:
+            await self.tester.rest.hangup(self.channel_id)
+        except AriNotFound:
+            pass
+
+    async def is_gone(self) -> bool:
+        try:
+            await self.tester.rest.channel(self.channel_id)
+        except AriNotFound:
+            return True
+        return False
+
+    async def wait_hung_up(self, timeout: float) -> float:
+        """Wait for the far end to hang up; returns seconds since answer."""
+        await self.tester.wait_for(
+            lambda e: e.type == "ChannelDestroyed" and _cid(e) == self.channel_id,
+            timeout, f"hang-up of {self.channel_id}")
+        return time.monotonic() - self.answered_at
+
+    def heard(self) -> audio.Samples:
+        return audio.read_sln(self.heard_file)
+
+    async def expect_heard(self, prompt_wav: Path, timeout: float, after_s: float = -1.0
+                           ) -> audio.Match:
+        """Wait until the prompt shows up in what the caller heard (after ``after_s`` into
+        the recording); fail with the best score seen."""
+        template = audio.read_wav(prompt_wav)
+        deadline = time.monotonic() + timeout
+        best = audio.Match(0.0, 0.0)
+        while True:
+            heard = self.heard()
+            start = max(0, int(after_s * audio.RATE))
+            match = audio.find(template, heard[start:])
+            match = audio.Match(match.offset_s + start / audio.RATE, match.score)
+            if match.score >= audio.MATCH_THRESHOLD:
+                return match
+            best = max(best, match, key=lambda m: m.score)
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"{prompt_wav.name} not heard within {timeout} s "
+                    f"(best score {best.score:.2f} at {best.offset_s:.2f} s; "
+                    f"{len(heard) / audio.RATE:.1f} s recorded)")
+            await asyncio.sleep(0.2)
+
+
+@dataclass
+class AgentPhone:
+    tester: Tester
+    extension: str
+    mode: str  # "answer", "reject" or "never"
+    answer_delay: float = 0.0
+    calls: list[str] = field(default_factory=list)
+    rang: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def ring(self, channel_id: str) -> None:
+        self.calls.append(channel_id)
+        self.rang.set()
+        rest = self.tester.rest
+        try:
+            if self.mode == "answer":
+                await rest.ring(channel_id)
+                await asyncio.sleep(self.answer_delay)  # the phone rings for this long
+                await rest.answer(channel_id)
+            elif self.mode == "reject":
+                await rest.hangup(channel_id, reason="busy")
+            else:
+                await rest.ring(channel_id)
+        except AriNotFound:
+            pass  # the PBX gave up first
+
+
+def _cid(event: Event) -> str:
+    return event.channel.id if event.channel else ""

@@ -1,0 +1,50 @@
+"""A call into the hotline over real SIP: answered, greeting heard, key stored, closed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hotline.calls.models import CallRecord
+from tests.harness.db import call_for
+from tests.harness.stack import Stack
+from tests.harness.tester import Tester
+
+
+def prompt(stack: Stack, prompt_id: str, lang: str = "zh") -> Path:
+    return stack.config.prompts_dir / lang / f"{prompt_id}.wav"
+
+
+async def test_caller_hears_greeting_and_key_is_stored(controller: Stack, tester: Tester) -> None:
+    caller = await tester.call("4008001234", caller_id="13800138000")
+    greeting = await caller.expect_heard(prompt(controller, "greeting"), timeout=15)
+    menu = await caller.expect_heard(prompt(controller, "main-menu"), timeout=20,
+                                     after_s=greeting.offset_s)
+    assert menu.offset_s > greeting.offset_s
+    await caller.press("3")
+    ack = await caller.expect_heard(prompt(controller, "choice-received"), timeout=15,
+                                    after_s=menu.offset_s)
+    goodbye = await caller.expect_heard(prompt(controller, "goodbye"), timeout=20,
+                                        after_s=ack.offset_s)
+    assert goodbye.offset_s > ack.offset_s
+    await caller.wait_hung_up(timeout=15)  # the PBX hangs up after goodbye
+
+    record: CallRecord = await call_for(controller, "13800138000", timeout=10, closed=True)
+    assert record.dialled_number == "4008001234"
+    assert record.caller_number == "13800138000"
+    assert record.keys == "3"
+    assert record.disposition == "completed"
+    assert record.answered_at is not None
+    assert record.duration_s is not None and record.duration_s > goodbye.offset_s - 1
+
+
+async def test_caller_hang_up_closes_the_record(controller: Stack, tester: Tester) -> None:
+    caller = await tester.call("4008001234", caller_id="13900139000")
+    await caller.expect_heard(prompt(controller, "greeting"), timeout=15)
+    record = await call_for(controller, "13900139000", timeout=5)
+    await caller.hangup()
+    assert record.ended_at is None
+    closed = await call_for(controller, "13900139000", timeout=10, closed=True)
+    assert closed.id == record.id
+    assert closed.disposition == "caller_hangup"
+    assert closed.keys == ""
+    assert closed.duration_s is not None and closed.duration_s > 0
