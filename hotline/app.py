@@ -66,8 +66,12 @@ class Controller:
         self.config = config
         self.secrets = secrets
 
-    async def run(self, stop: asyncio.Event, keep_calls: bool = False,
-                  on_ready: Callable[[], None] = lambda: None) -> None:
+    async def run(
+        self,
+        stop: asyncio.Event,
+        keep_calls: bool = False,
+        on_ready: Callable[[], None] = lambda: None,
+    ) -> None:
         config = self.config
         engine = make_engine(config.db_url)
         ari = AriRest(config.ari_url, config.ari.username, self.secrets.ari_password)
@@ -80,9 +84,14 @@ class Controller:
 
         registry = CallRegistry(ari, config.ari.app, store, run_flow)
         stream = EventStream(
-            config.ari_url, config.ari.app, config.ari.username, self.secrets.ari_password,
-            on_event=registry.on_event, on_connected=registry.reconcile,
-            heartbeat=config.ari.heartbeat, max_delay=config.ari.reconnect_max_delay,
+            config.ari_url,
+            config.ari.app,
+            config.ari.username,
+            self.secrets.ari_password,
+            on_event=registry.on_event,
+            on_connected=registry.reconcile,
+            heartbeat=config.ari.heartbeat,
+            max_delay=config.ari.reconnect_max_delay,
         )
         runner = web.AppRunner(make_http_app(lambda: self._health(stream, registry)))
         try:

@@ -62,8 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     serve = sub.add_parser("serve", help="run the controller against a running PBX")
-    serve.add_argument("--keep-calls", action="store_true",
-                       help="on stop, leave live calls for the next controller to resume")
+    serve.add_argument(
+        "--keep-calls",
+        action="store_true",
+        help="on stop, leave live calls for the next controller to resume",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     pbx = sub.add_parser("pbx", help="the PBX container")
@@ -96,8 +99,11 @@ def cmd_run(args: argparse.Namespace, config: Config, environ: Mapping[str, str]
         _build_prompts(config)
         try:
             await instance.up()
-            await _serve(Controller(config, secrets), keep_calls=False,
-                         on_ready=lambda: _print_call_in(config))
+            await _serve(
+                Controller(config, secrets),
+                keep_calls=False,
+                on_ready=lambda: _print_call_in(config),
+            )
         finally:
             await instance.down()
 
@@ -106,8 +112,7 @@ def cmd_run(args: argparse.Namespace, config: Config, environ: Mapping[str, str]
     return 0
 
 
-async def _serve(controller: Controller, keep_calls: bool,
-                 on_ready: object = None) -> None:
+async def _serve(controller: Controller, keep_calls: bool, on_ready: object = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -139,8 +144,9 @@ def _print_call_in(config: Config) -> None:
 def cmd_pbx(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
     podman = Podman(environ)
     if args.action == "image":
-        asyncio.run(ensure_image(podman, config.pbx.image, ASTERISK_CONF / "packages.txt",
-                                 say, environ))
+        asyncio.run(
+            ensure_image(podman, config.pbx.image, ASTERISK_CONF / "packages.txt", say, environ)
+        )
         return 0
     secrets = ensure_secrets(config.state_dir)
     instance = Instance(pbx_spec(config, secrets), podman, say)

@@ -40,7 +40,11 @@ def prompt_media(prompt_id: str, lang: str) -> str:
 
 class CallFlow:
     def __init__(
-        self, call_id: str, channel: CallChannel, store: CallStore, timing: MenuTiming,
+        self,
+        call_id: str,
+        channel: CallChannel,
+        store: CallStore,
+        timing: MenuTiming,
         language: str = "zh",
     ) -> None:
         self.call_id = call_id

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pydub import AudioSegment  # type: ignore[import-untyped]
+from pydub import AudioSegment
 
 from hotline.errors import SetupError
 
@@ -49,14 +49,13 @@ def audio_path(prompts_dir: Path, lang: str, prompt_id: str, ext: str = "wav") -
     return prompts_dir / lang / f"{prompt_id}.{ext}"
 
 
-def build(
-    prompts_dir: Path, catalogue: Mapping[str, Prompt], say: Callable[[str], None]
-) -> int:
+def build(prompts_dir: Path, catalogue: Mapping[str, Prompt], say: Callable[[str], None]) -> int:
     """Synthesise every prompt whose audio is missing or stale. Returns how many."""
     espeak = shutil.which("espeak-ng")
     if espeak is None:
-        raise SetupError("espeak-ng is not installed: run 'make run' as root, or "
-                         "'apt-get install espeak-ng'.")
+        raise SetupError(
+            "espeak-ng is not installed: run 'make run' as root, or 'apt-get install espeak-ng'."
+        )
     manifest = _read_manifest(prompts_dir)
     made = 0
     for prompt in catalogue.values():
@@ -71,8 +70,10 @@ def build(
             manifest[key] = {"source": "tts", "text": prompt.texts[lang]}
             made += 1
     _write_manifest(prompts_dir, manifest)
-    say(f"prompts: {made} synthesised, {len(catalogue) * len(LANGUAGES) - made} up to date "
-        f"in {prompts_dir}")
+    say(
+        f"prompts: {made} synthesised, {len(catalogue) * len(LANGUAGES) - made} up to date "
+        f"in {prompts_dir}"
+    )
     return made
 
 
@@ -103,7 +104,8 @@ def _synthesise(espeak: str, voice: str, text: str) -> AudioSegment:
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
         subprocess.run(
             [espeak, "-v", voice, "-s", "160", "-w", tmp.name, text],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         with open(tmp.name, "rb") as wav:
             return AudioSegment.from_wav(wav)

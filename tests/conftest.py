@@ -26,8 +26,13 @@ async def stack() -> AsyncIterator[Stack]:
 @pytest.fixture(scope="session")
 async def tester(stack: Stack) -> AsyncIterator[Tester]:
     spec = stack.tester_spec
-    tester = Tester(spec.ari_url, spec.ari_user, spec.ari_password, spec.recordings_dir,
-                    stack.state / "tester-media")
+    tester = Tester(
+        spec.ari_url,
+        spec.ari_user,
+        spec.ari_password,
+        spec.recordings_dir,
+        stack.state / "tester-media",
+    )
     await tester.start()
     yield tester
     await tester.close()

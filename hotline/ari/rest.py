@@ -7,6 +7,7 @@ variables on originate, which go in the JSON body. Every HTTP failure becomes an
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ class AriRest:
         self._headers = basic_auth_header(username, password)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self.retry_delays: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0)
 
     async def __aenter__(self) -> AriRest:
         return self
@@ -49,22 +51,30 @@ class AriRest:
     async def request(
         self, method: str, path: str, params: Params | None = None, body: Any = None
     ) -> Any:
-        """Send one request; return decoded JSON (or None for an empty body)."""
+        """Send one request; return decoded JSON (or None for an empty body).
+
+        A dropped connection is retried a few times (a pooled keep-alive connection may
+        have died with a network blip) before Asterisk is declared unreachable.
+        """
         query = {k: _param(v) for k, v in (params or {}).items()}
         url = self.base_url + path
-        try:
-            async with self._http().request(method, url, params=query, json=body) as resp:
-                text = await resp.text()
-                if resp.status >= 400:
-                    reason = _reason(text) or resp.reason or ""
-                    raise error_for_status(resp.status, reason, method, path)
-                return json.loads(text) if text.strip() else None
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-            raise AriUnavailable(
-                f"{method} {path}: cannot reach Asterisk at {self.base_url}: {exc or 'timeout'}",
-                method=method,
-                path=path,
-            ) from None
+        for delay in (*self.retry_delays, None):
+            try:
+                async with self._http().request(method, url, params=query, json=body) as resp:
+                    text = await resp.text()
+                    if resp.status >= 400:
+                        reason = _reason(text) or resp.reason or ""
+                        raise error_for_status(resp.status, reason, method, path)
+                    return json.loads(text) if text.strip() else None
+            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                if delay is None:
+                    raise AriUnavailable(
+                        f"{method} {path}: cannot reach Asterisk at {self.base_url}: "
+                        f"{exc or 'timeout'}",
+                        method=method,
+                        path=path,
+                    ) from None
+                await asyncio.sleep(delay)
 
     async def download(self, path: str) -> bytes:
         try:
@@ -118,7 +128,7 @@ class AriRest:
         return Playback.from_json(await self.request("POST", path, params))
 
     async def send_dtmf(self, channel_id: str, digits: str, between_ms: int = 100) -> None:
-        params = {"dtmf": digits, "between": between_ms, "duration": 100}
+        params: dict[str, str | int] = {"dtmf": digits, "between": between_ms, "duration": 100}
         await self.request("POST", f"/channels/{_q(channel_id)}/dtmf", params)
 
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
@@ -126,15 +136,14 @@ class AriRest:
         await self.request("POST", f"/channels/{_q(channel_id)}/variable", params)
 
     async def get_variable(self, channel_id: str, name: str) -> str:
-        data = await self.request(
-            "GET", f"/channels/{_q(channel_id)}/variable", {"variable": name}
-        )
+        data = await self.request("GET", f"/channels/{_q(channel_id)}/variable", {"variable": name})
         return str(data.get("value", ""))
 
     async def create_channel(
         self, endpoint: str, app: str, channel_id: str, app_args: str = "", **extra: str
     ) -> Channel:
-        params = {"endpoint": endpoint, "app": app, "channelId": channel_id, **extra}
+        params: dict[str, str] = {"endpoint": endpoint, "app": app, "channelId": channel_id}
+        params.update(extra)
         if app_args:
             params["appArgs"] = app_args
         return Channel.from_json(await self.request("POST", "/channels/create", params))

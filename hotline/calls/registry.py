@@ -56,22 +56,31 @@ class CallRegistry:
             if call is not None:
                 call.channel.deliver(event)
 
-    def _start(self, channel: Channel, dialled: str, call_id: str = "",
-               resume_state: str | None = None) -> None:
+    def _start(
+        self, channel: Channel, dialled: str, call_id: str = "", resume_state: str | None = None
+    ) -> None:
         if not self.accepting:
             return
         call_id = call_id or str(uuid.uuid4())
         cc = CallChannel(self.ari, channel.id)
-        task = asyncio.create_task(self._run(call_id, cc, channel, dialled, resume_state),
-                                   name=f"call-{call_id}")
+        task = asyncio.create_task(
+            self._run(call_id, cc, channel, dialled, resume_state), name=f"call-{call_id}"
+        )
         self.calls[channel.id] = ActiveCall(call_id, cc, task)
         task.add_done_callback(lambda _t: self.calls.pop(channel.id, None))
 
-    async def _run(self, call_id: str, cc: CallChannel, channel: Channel, dialled: str,
-                   resume_state: str | None) -> None:
+    async def _run(
+        self,
+        call_id: str,
+        cc: CallChannel,
+        channel: Channel,
+        dialled: str,
+        resume_state: str | None,
+    ) -> None:
         if resume_state is None:
-            await self.store.open_call(call_id, channel.id, dialled, channel.caller_number,
-                                       state="answering")
+            await self.store.open_call(
+                call_id, channel.id, dialled, channel.caller_number, state="answering"
+            )
         else:
             await self.store.log(call_id, "resumed", state=resume_state)
         try:
@@ -101,10 +110,10 @@ class CallRegistry:
                 channel = await self.ari.channel(channel_id)
             except AriNotFound:
                 continue
-            record = open_by_channel.get(channel_id)
-            if record is not None:
-                log.info("resuming call %s in state %s", record.id, record.state)
-                self._start(channel, record.dialled_number, record.id, record.state)
+            stored = open_by_channel.get(channel_id)
+            if stored is not None:
+                log.info("resuming call %s in state %s", stored.id, stored.state)
+                self._start(channel, stored.dialled_number, stored.id, stored.state)
             else:
                 log.info("adopting channel %s found in Stasis", channel_id)
                 self._start(channel, channel.exten)

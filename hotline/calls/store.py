@@ -25,13 +25,25 @@ class CallStore:
         self, call_id: str, channel_id: str, dialled: str, caller: str, state: str
     ) -> CallRecord:
         record = CallRecord(
-            id=call_id, channel_id=channel_id, dialled_number=dialled, caller_number=caller,
-            started_at=now(), state=state, keys="", language="zh",
+            id=call_id,
+            channel_id=channel_id,
+            dialled_number=dialled,
+            caller_number=caller,
+            started_at=now(),
+            state=state,
+            keys="",
+            language="zh",
         )
         async with self._sessions.begin() as db:
             db.add(record)
-            db.add(CallEvent(call_id=call_id, at=record.started_at, kind="started",
-                             data={"dialled": dialled, "caller": caller}))
+            db.add(
+                CallEvent(
+                    call_id=call_id,
+                    at=record.started_at,
+                    kind="started",
+                    data={"dialled": dialled, "caller": caller},
+                )
+            )
         return record
 
     async def get(self, call_id: str) -> CallRecord | None:
@@ -74,8 +86,11 @@ class CallStore:
             record.duration_s = round((ended - started).total_seconds(), 3)
             record.disposition = disposition
             record.state = "ended"
-            db.add(CallEvent(call_id=call_id, at=ended, kind="ended",
-                             data={"disposition": disposition}))
+            db.add(
+                CallEvent(
+                    call_id=call_id, at=ended, kind="ended", data={"disposition": disposition}
+                )
+            )
 
     async def events(self, call_id: str) -> Sequence[CallEvent]:
         async with self._sessions() as db:

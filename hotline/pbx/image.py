@@ -55,7 +55,10 @@ def _uris(text: str) -> list[str]:
 
 
 async def ensure_image(
-    podman: Podman, image: str, packages_file: Path, say: Callable[[str], None],
+    podman: Podman,
+    image: str,
+    packages_file: Path,
+    say: Callable[[str], None],
     environ: Mapping[str, str],
 ) -> bool:
     """Build the image if absent or stale. Returns True when it was (re)built."""
@@ -72,25 +75,35 @@ async def ensure_image(
 
 
 async def _build(
-    podman: Podman, image: str, packages: list[str], tag: str, say: Callable[[str], None],
+    podman: Podman,
+    image: str,
+    packages: list[str],
+    tag: str,
+    say: Callable[[str], None],
     environ: Mapping[str, str],
 ) -> None:
     import asyncio
 
     exe = shutil.which("mmdebstrap", path=environ.get("PATH"))
     if exe is None:
-        raise SetupError("mmdebstrap is not installed: run 'make run' as root, or "
-                         "'apt-get install mmdebstrap'.")
+        raise SetupError(
+            "mmdebstrap is not installed: run 'make run' as root, or 'apt-get install mmdebstrap'."
+        )
     mirror = debian_mirror()
     with tempfile.TemporaryDirectory(prefix="hotline-image-") as tmp:
         tarball = Path(tmp) / "rootfs.tar"
         say(f"  mmdebstrap sid from {mirror}: {', '.join(packages)}")
         proc = await asyncio.create_subprocess_exec(
-            exe, "--variant=minbase", "--quiet",
-            "--aptopt=Acquire::Check-Valid-Until \"false\"",  # the mirror may be a snapshot
+            exe,
+            "--variant=minbase",
+            "--quiet",
+            '--aptopt=Acquire::Check-Valid-Until "false"',  # the mirror may be a snapshot
             f"--include={','.join(packages)}",
-            "sid", str(tarball), f"deb {mirror} sid main",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            "sid",
+            str(tarball),
+            f"deb {mirror} sid main",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         out, _ = await proc.communicate()
         if proc.returncode != 0:
@@ -98,7 +111,12 @@ async def _build(
             raise SetupError(f"building the PBX root file system failed:\n{tail}")
         say("  importing into podman")
         await podman.run(
-            "import", "--change", f"LABEL {LABEL}={tag}",
-            "--change", 'CMD ["asterisk", "-f", "-U", "root"]', str(tarball), image,
+            "import",
+            "--change",
+            f"LABEL {LABEL}={tag}",
+            "--change",
+            'CMD ["asterisk", "-f", "-U", "root"]',
+            str(tarball),
+            image,
         )
     say(f"PBX image {image}: built")

@@ -146,11 +146,21 @@ class Instance:
             f"{spec.etc_dir.resolve()}:/etc/hotline:ro",
             f"{spec.recordings_dir.resolve()}:{RECORDINGS_IN_CONTAINER}",
         ]
-        mounts += [f"{name.resolve()}:/etc/asterisk/{target}:ro"
-                   for target, name in ((t, p) for t, p in spec.conf_overrides.items())]
+        mounts += [
+            f"{name.resolve()}:/etc/asterisk/{target}:ro"
+            for target, name in ((t, p) for t, p in spec.conf_overrides.items())
+        ]
         mounts += [f"{host.resolve()}:{inside}:ro" for host, inside in spec.extra_mounts.items()]
-        args = ["run", "--detach", "--name", spec.container, "--network", "host",
-                "--label", "hotline=pbx"]
+        args = [
+            "run",
+            "--detach",
+            "--name",
+            spec.container,
+            "--network",
+            "host",
+            "--label",
+            "hotline=pbx",
+        ]
         for mount in mounts:
             args += ["--volume", mount]
         return [*args, spec.image, "asterisk", "-f", "-U", "root"]
@@ -159,6 +169,7 @@ class Instance:
         deadline = time.monotonic() + 60
         last = ""
         async with AriRest(self.spec.ari_url, self.spec.ari_user, self.spec.ari_password) as ari:
+            ari.retry_delays = ()  # we poll anyway
             while time.monotonic() < deadline:
                 try:
                     await ari.ping()

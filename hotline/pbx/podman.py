@@ -47,7 +47,9 @@ class Podman:
             stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate(stdin)
-        result = Result(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
+        result = Result(
+            proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+        )
         if check and result.code != 0:
             raise SetupError(
                 f"podman {' '.join(args[:2])} failed: {result.err.strip() or result.out.strip()}"
@@ -56,13 +58,14 @@ class Podman:
 
     async def container_state(self, name: str) -> str:
         """'running', 'exited', ... or '' when there is no such container."""
-        res = await self.run("container", "inspect", "--format", "{{.State.Status}}", name,
-                             check=False)
+        res = await self.run(
+            "container", "inspect", "--format", "{{.State.Status}}", name, check=False
+        )
         return res.out.strip() if res.code == 0 else ""
 
     async def image_label(self, image: str, label: str) -> str | None:
         """The label's value, '' if the image lacks it, None if the image is absent."""
-        fmt = "{{ index .Labels \"" + label + "\" }}"
+        fmt = '{{ index .Labels "' + label + '" }}'
         res = await self.run("image", "inspect", "--format", fmt, image, check=False)
         if res.code != 0:
             return None

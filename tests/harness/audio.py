@@ -62,7 +62,7 @@ def rms_dbfs(samples: Samples) -> float:
     if len(samples) == 0:
         return -120.0
     rms = float(np.sqrt(np.mean(samples**2)))
-    return 20 * np.log10(max(rms, 1e-9) / 32768.0)
+    return float(20 * np.log10(max(rms, 1e-9) / 32768.0))
 
 
 def _trim_silence(samples: Samples, threshold: float = 200.0) -> Samples:

@@ -18,7 +18,8 @@ async def _latest(stack: Stack, caller_number: str) -> CallRecord | None:
     try:
         async with session_factory(engine)() as db:
             rows = await db.scalars(
-                select(CallRecord).where(CallRecord.caller_number == caller_number)
+                select(CallRecord)
+                .where(CallRecord.caller_number == caller_number)
                 .order_by(CallRecord.started_at.desc())
             )
             return rows.first()
@@ -26,8 +27,9 @@ async def _latest(stack: Stack, caller_number: str) -> CallRecord | None:
         await engine.dispose()
 
 
-async def call_for(stack: Stack, caller_number: str, timeout: float,
-                   closed: bool = False) -> CallRecord:
+async def call_for(
+    stack: Stack, caller_number: str, timeout: float, closed: bool = False
+) -> CallRecord:
     """The newest call record from ``caller_number`` (closed, if asked), within timeout."""
     deadline = time.monotonic() + timeout
     while True:

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -52,8 +51,12 @@ def controller_settings(state: Path, ports: Ports) -> dict[str, object]:
             "rtp_end": ports.pbx_rtp + 999,
             "carrier_contact": f"sip:127.0.0.1:{ports.tester_sip}",
         },
-        "ari": {"port": ports.pbx_ari, "url": f"http://127.0.0.1:{ports.ari_proxy}",
-                "heartbeat": 2.0, "reconnect_max_delay": 2.0},
+        "ari": {
+            "port": ports.pbx_ari,
+            "url": f"http://127.0.0.1:{ports.ari_proxy}",
+            "heartbeat": 2.0,
+            "reconnect_max_delay": 2.0,
+        },
         "http": {"port": ports.controller_http},
     }
 
@@ -75,8 +78,10 @@ def tester_spec(state: Path, ports: Ports, password: str) -> InstanceSpec:
         trunk_match="127.0.0.1",
         trunk_contact=f"sip:127.0.0.1:{ports.pbx_sip}",
         app="harness",
-        conf_overrides={"pjsip.conf": TESTER_CONF / "pjsip.conf",
-                        "extensions.conf": TESTER_CONF / "extensions.conf"},
+        conf_overrides={
+            "pjsip.conf": TESTER_CONF / "pjsip.conf",
+            "extensions.conf": TESTER_CONF / "extensions.conf",
+        },
         extra_mounts={state / "tester-media": MEDIA_IN_CONTAINER},
     )
 
@@ -88,7 +93,7 @@ class ControllerProcess:
         self.config_file = config_file
         self.config = config
         self.log_file = log_file
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: asyncio.subprocess.Process | None = None
 
     @property
     def health_url(self) -> str:
@@ -97,9 +102,16 @@ class ControllerProcess:
     async def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
         with self.log_file.open("ab") as log:  # the child keeps its own copy
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hotline", "--config", str(self.config_file), "serve"],
-                stdout=log, stderr=subprocess.STDOUT, env=env,
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "hotline",
+                "--config",
+                str(self.config_file),
+                "serve",
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
             )
         await self.wait_health(lambda h: h["ari"]["connected"], 20)
 
@@ -115,9 +127,10 @@ class ControllerProcess:
         """Poll /health until ``predicate`` holds (deadline-bound)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"controller exited ({self.proc.returncode}):\n"
-                                     f"{self.log_tail()}")
+            if self.proc is not None and self.proc.returncode is not None:
+                raise AssertionError(
+                    f"controller exited ({self.proc.returncode}):\n{self.log_tail()}"
+                )
             health = await self.health()
             if health is not None and callable(predicate) and predicate(health):
                 return health
@@ -125,14 +138,16 @@ class ControllerProcess:
         raise AssertionError(f"controller health not reached in {timeout} s:\n{self.log_tail()}")
 
     async def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None or self.proc.returncode is not None:
+            self.proc = None
             return
         self.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if self.proc.poll() is None:
+        try:
+            async with asyncio.timeout(10):
+                await self.proc.wait()
+        except TimeoutError:
             self.proc.kill()
+            await self.proc.wait()
         self.proc = None
 
     def log_tail(self, lines: int = 40) -> str:
@@ -162,8 +177,7 @@ class Stack:
     async def up(self) -> None:
         from prompts.build import build, load_catalogue
 
-        build(self.config.prompts_dir, load_catalogue({"name_zh": "XX", "name_en": "XX"}),
-              _quiet)
+        build(self.config.prompts_dir, load_catalogue({"name_zh": "XX", "name_en": "XX"}), _quiet)
         await asyncio.gather(self.pbx.up(), self.tester.up())
         await self.proxy.start()
         await self.controller.start()

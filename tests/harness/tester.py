@@ -9,6 +9,7 @@ the tester that the PBX can dial; it answers, rejects or never answers.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -58,8 +59,9 @@ class Tester:
         for task in [self._stream_task, *self._tasks]:
             if task is not None:
                 task.cancel()
-        await asyncio.gather(*[t for t in [self._stream_task, *self._tasks] if t],
-                             return_exceptions=True)
+        await asyncio.gather(
+            *[t for t in [self._stream_task, *self._tasks] if t], return_exceptions=True
+        )
         await self.rest.close()
 
     async def _on_connect(self) -> None:
@@ -77,8 +79,13 @@ class Tester:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float,
-                       what: str = "event", since: int = 0) -> Event:
+    async def wait_for(
+        self,
+        predicate: Callable[[Event], bool],
+        timeout: float,
+        what: str = "event",
+        since: int = 0,
+    ) -> Event:
         """The first event (from history index ``since`` on) matching, within ``timeout``."""
         for event in self.history[since:]:
             if predicate(event):
@@ -94,8 +101,9 @@ class Tester:
         finally:
             self._waiters.remove(waiter)
 
-    async def call(self, number: str, caller_id: str = "13800138000",
-                   answer_timeout: float = 10) -> Caller:
+    async def call(
+        self, number: str, caller_id: str = "13800138000", answer_timeout: float = 10
+    ) -> Caller:
         caller = Caller(self, number, caller_id)
         await caller.dial(answer_timeout)
         return caller
@@ -110,8 +118,12 @@ class Tester:
         snoop_id = f"snoop-{uuid.uuid4().hex[:12]}"
         mark = len(self.history)
         await self.rest.snoop(channel_id, snoop_id, APP, spy="in")
-        await self.wait_for(lambda e: e.type == "StasisStart" and _cid(e) == snoop_id, 5,
-                            "snoop StasisStart", since=mark)
+        await self.wait_for(
+            lambda e: e.type == "StasisStart" and _cid(e) == snoop_id,
+            5,
+            "snoop StasisStart",
+            since=mark,
+        )
         await self.rest.record(snoop_id, f"heard/{name}", fmt="sln")
         return self.recordings / "heard" / f"{name}.sln"
 
@@ -129,10 +141,15 @@ class Caller:
     async def dial(self, answer_timeout: float) -> None:
         t = self.tester
         mark = len(t.history)
-        await t.rest.create_channel(f"PJSIP/{self.number}@pbx", APP, self.channel_id,
-                                    app_args="caller")
-        await t.wait_for(lambda e: e.type == "StasisStart" and _cid(e) == self.channel_id, 5,
-                         "caller StasisStart", since=mark)
+        await t.rest.create_channel(
+            f"PJSIP/{self.number}@pbx", APP, self.channel_id, app_args="caller"
+        )
+        await t.wait_for(
+            lambda e: e.type == "StasisStart" and _cid(e) == self.channel_id,
+            5,
+            "caller StasisStart",
+            since=mark,
+        )
         # PJSIP builds the From header of an outgoing call from its connected line.
         await t.rest.set_variable(self.channel_id, "CONNECTEDLINE(num,i)", self.caller_id)
         await t.rest.set_variable(self.channel_id, "CONNECTEDLINE(pres,i)", "allowed")
@@ -140,10 +157,17 @@ class Caller:
         self.dialled_at = time.monotonic()
         await t.rest.dial(self.channel_id, timeout=int(answer_timeout))
         await t.wait_for(
-            lambda e: _cid(e) == self.channel_id and (
-                (e.type == "ChannelStateChange" and (e.channel and e.channel.state) == "Up")
-                or e.type in HANGUP),
-            answer_timeout, "answer", since=mark)
+            lambda e: (
+                _cid(e) == self.channel_id
+                and (
+                    (e.type == "ChannelStateChange" and (e.channel and e.channel.state) == "Up")
+                    or e.type in HANGUP
+                )
+            ),
+            answer_timeout,
+            "answer",
+            since=mark,
+        )
         if await self.is_gone():
             raise AssertionError(f"call to {self.number} was not answered")
         self.answered_at = time.monotonic()
@@ -153,15 +177,19 @@ class Caller:
 
     async def play(self, wav: Path) -> None:
         """Send audio to the hotline (a 8 kHz mono wav) and wait until it has played."""
-        target = self.tester.media / wav.name
-        target.write_bytes(wav.read_bytes())
+        await asyncio.to_thread(shutil.copyfile, wav, self.tester.media / wav.name)
         playback_id = f"pb-{uuid.uuid4().hex[:12]}"
         mark = len(self.tester.history)
         media = f"sound:{MEDIA_IN_CONTAINER}/{wav.stem}"
         await self.tester.rest.play(self.channel_id, playback_id, [media])
         await self.tester.wait_for(
-            lambda e: e.type == "PlaybackFinished" and (e.playback and e.playback.id)
-            == playback_id, 60, "end of our playback", since=mark)
+            lambda e: (
+                e.type == "PlaybackFinished" and (e.playback and e.playback.id) == playback_id
+            ),
+            60,
+            "end of our playback",
+            since=mark,
+        )
 
     async def hangup(self) -> None:
         try:
@@ -180,14 +208,17 @@ class Caller:
         """Wait for the far end to hang up; returns seconds since answer."""
         await self.tester.wait_for(
             lambda e: e.type == "ChannelDestroyed" and _cid(e) == self.channel_id,
-            timeout, f"hang-up of {self.channel_id}")
+            timeout,
+            f"hang-up of {self.channel_id}",
+        )
         return time.monotonic() - self.answered_at
 
     def heard(self) -> audio.Samples:
         return audio.read_sln(self.heard_file)
 
-    async def expect_heard(self, prompt_wav: Path, timeout: float, after_s: float = -1.0
-                           ) -> audio.Match:
+    async def expect_heard(
+        self, prompt_wav: Path, timeout: float, after_s: float = -1.0
+    ) -> audio.Match:
         """Wait until the prompt shows up in what the caller heard (after ``after_s`` into
         the recording); fail with the best score seen."""
         template = audio.read_wav(prompt_wav)
@@ -205,7 +236,8 @@ class Caller:
                 raise AssertionError(
                     f"{prompt_wav.name} not heard within {timeout} s "
                     f"(best score {best.score:.2f} at {best.offset_s:.2f} s; "
-                    f"{len(heard) / audio.RATE:.1f} s recorded)")
+                    f"{len(heard) / audio.RATE:.1f} s recorded)"
+                )
             await asyncio.sleep(0.2)
 
 

@@ -17,14 +17,17 @@ def prompt(stack: Stack, prompt_id: str, lang: str = "zh") -> Path:
 async def test_caller_hears_greeting_and_key_is_stored(controller: Stack, tester: Tester) -> None:
     caller = await tester.call("4008001234", caller_id="13800138000")
     greeting = await caller.expect_heard(prompt(controller, "greeting"), timeout=15)
-    menu = await caller.expect_heard(prompt(controller, "main-menu"), timeout=20,
-                                     after_s=greeting.offset_s)
+    menu = await caller.expect_heard(
+        prompt(controller, "main-menu"), timeout=20, after_s=greeting.offset_s
+    )
     assert menu.offset_s > greeting.offset_s
     await caller.press("3")
-    ack = await caller.expect_heard(prompt(controller, "choice-received"), timeout=15,
-                                    after_s=menu.offset_s)
-    goodbye = await caller.expect_heard(prompt(controller, "goodbye"), timeout=20,
-                                        after_s=ack.offset_s)
+    ack = await caller.expect_heard(
+        prompt(controller, "choice-received"), timeout=15, after_s=menu.offset_s
+    )
+    goodbye = await caller.expect_heard(
+        prompt(controller, "goodbye"), timeout=20, after_s=ack.offset_s
+    )
     assert goodbye.offset_s > ack.offset_s
     await caller.wait_hung_up(timeout=15)  # the PBX hangs up after goodbye
 

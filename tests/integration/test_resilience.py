@@ -1,0 +1,69 @@
+"""The controller away, its event socket cut, or killed: callers are never left in silence."""
+
+from __future__ import annotations
+
+import signal
+
+from tests.harness.db import call_for, events_of
+from tests.harness.stack import Stack
+from tests.harness.tester import Tester
+from tests.integration.test_call_basics import prompt
+
+
+async def test_controller_down_gives_apology_then_hang_up(stack: Stack, tester: Tester) -> None:
+    await stack.controller.stop()
+    caller = await tester.call("4008001234", caller_id="13700137001")
+    apology = await caller.expect_heard(prompt(stack, "service-unavailable"), timeout=10)
+    # The recording starts at answer, so dial-to-apology is answer delay + offset.
+    dial_to_apology = (caller.answered_at - caller.dialled_at) + apology.offset_s
+    assert dial_to_apology < 2.0, f"apology began {dial_to_apology:.2f} s after dialling"
+    await caller.expect_heard(
+        prompt(stack, "service-unavailable", "en"), timeout=15, after_s=apology.offset_s
+    )
+    await caller.wait_hung_up(timeout=10)
+    await stack.controller.start()
+
+
+async def test_event_socket_cut_mid_call_reconnects_and_call_goes_on(
+    controller: Stack, tester: Tester
+) -> None:
+    caller = await tester.call("4008001234", caller_id="13700137002")
+    menu = await caller.expect_heard(prompt(controller, "main-menu"), timeout=25)
+    before = await controller.controller.wait_health(lambda h: h["ari"]["connected"], 5)
+    assert controller.proxy.cut() >= 1  # the event websocket (and any REST connection)
+    await controller.controller.wait_health(
+        lambda h: h["ari"]["connected"] and h["ari"]["connects"] > before["ari"]["connects"], 15
+    )
+    await caller.press("2")
+    await caller.expect_heard(
+        prompt(controller, "choice-received"), timeout=15, after_s=menu.offset_s
+    )
+    await caller.wait_hung_up(timeout=20)
+    record = await call_for(controller, "13700137002", timeout=10, closed=True)
+    assert record.keys == "2"
+    assert record.disposition == "completed"
+
+
+async def test_killed_controller_is_replaced_and_resumes_the_call(
+    controller: Stack, tester: Tester
+) -> None:
+    caller = await tester.call("4008001234", caller_id="13700137003")
+    menu = await caller.expect_heard(prompt(controller, "main-menu"), timeout=25)
+    proc = controller.controller.proc
+    assert proc is not None
+    proc.send_signal(signal.SIGKILL)  # a crash: no graceful hand-over
+    await proc.wait()
+    controller.controller.proc = None
+    await controller.controller.start()
+    # The new controller finds the call in Stasis and its stored state, and replays the menu.
+    again = await caller.expect_heard(
+        prompt(controller, "main-menu"), timeout=25, after_s=menu.offset_s + 1
+    )
+    await caller.press("4")
+    await caller.expect_heard(
+        prompt(controller, "choice-received"), timeout=15, after_s=again.offset_s
+    )
+    record = await call_for(controller, "13700137003", timeout=20, closed=True)
+    assert record.keys == "4"
+    assert record.disposition == "completed"
+    assert "resumed" in [e.kind for e in await events_of(controller, record.id)]
