@@ -12,8 +12,10 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import yaml
@@ -115,15 +117,17 @@ class ControllerProcess:
             )
         await self.wait_health(lambda h: h["ari"]["connected"], 20)
 
-    async def health(self) -> dict[str, object] | None:
+    async def health(self) -> dict[str, Any] | None:
         try:
             async with aiohttp.ClientSession() as http, http.get(self.health_url) as resp:
-                data: dict[str, object] = await resp.json()
+                data: dict[str, Any] = await resp.json()
                 return data
         except aiohttp.ClientError:
             return None
 
-    async def wait_health(self, predicate: object, timeout: float) -> dict[str, object]:
+    async def wait_health(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float
+    ) -> dict[str, Any]:
         """Poll /health until ``predicate`` holds (deadline-bound)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -132,7 +136,7 @@ class ControllerProcess:
                     f"controller exited ({self.proc.returncode}):\n{self.log_tail()}"
                 )
             health = await self.health()
-            if health is not None and callable(predicate) and predicate(health):
+            if health is not None and predicate(health):
                 return health
             await asyncio.sleep(0.1)
         raise AssertionError(f"controller health not reached in {timeout} s:\n{self.log_tail()}")
