@@ -100,7 +100,6 @@ class Controller:
             await self._listen(runner)
             stream_task = asyncio.create_task(stream.run(), name="ari-events")
             stop_task = asyncio.create_task(stop.wait(), name="stop")
-            on_ready()
             try:
                 await asyncio.wait({stream_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
             finally:

@@ -1,0 +1,110 @@
+"""The ``hotline`` command's failures are one clear sentence, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def hotline(*args: str, env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hotline",
+        *args,
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def assert_one_clear_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("hotline: error:")]
+    assert len(lines) == 1, err
+    for fragment in fragments:
+        assert fragment in lines[0], err
+
+
+@pytest.fixture
+def taken_port() -> Iterator[tuple[socket.socket, int, int]]:
+    """A UDP and a TCP socket bound on loopback by 'another program'."""
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen()
+    yield udp, udp.getsockname()[1], tcp.getsockname()[1]
+    udp.close()
+    tcp.close()
+
+
+async def test_invalid_config_names_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "hotline.yaml"
+    config.write_text("pbx:\n  sip_port: five\n")
+    code, _, err = await hotline("--config", str(config), "serve")
+    assert_one_clear_error(code, err, str(config), "pbx.sip_port", "expected an integer")
+    code, _, err = await hotline(
+        "serve", env={"HOTLINE_HTTP_PORT": "-1", "HOTLINE_STATE_DIR": str(tmp_path)}
+    )
+    assert_one_clear_error(code, err, "environment", "http.port", "1-65535")
+
+
+async def test_podman_missing_is_one_sentence(tmp_path: Path) -> None:
+    code, _, err = await hotline(
+        "pbx", "up", env={"PATH": str(tmp_path), "HOTLINE_STATE_DIR": str(tmp_path)}
+    )
+    assert_one_clear_error(code, err, "podman is not installed", "apt-get install podman")
+
+
+async def test_sip_port_taken_is_one_sentence(
+    tmp_path: Path, taken_port: tuple[socket.socket, int, int]
+) -> None:
+    _, udp_port, _ = taken_port
+    env = {
+        "HOTLINE_STATE_DIR": str(tmp_path),
+        "HOTLINE_PBX_CONTAINER": "hotline-test-taken",
+        "HOTLINE_PBX_SIP_PORT": str(udp_port),
+        "HOTLINE_ARI_PORT": "8388",
+    }
+    code, _, err = await hotline("pbx", "up", env=env)
+    assert_one_clear_error(code, err, f"port {udp_port}/udp", "(SIP) is already in use")
+    code, out, _ = await hotline("pbx", "status", env=env)
+    assert out.strip() == "absent"  # nothing was started
+
+
+async def test_ari_port_taken_is_one_sentence(
+    tmp_path: Path, taken_port: tuple[socket.socket, int, int]
+) -> None:
+    _, _, tcp_port = taken_port
+    env = {
+        "HOTLINE_STATE_DIR": str(tmp_path),
+        "HOTLINE_PBX_CONTAINER": "hotline-test-taken",
+        "HOTLINE_PBX_SIP_PORT": "5390",
+        "HOTLINE_ARI_PORT": str(tcp_port),
+    }
+    code, _, err = await hotline("pbx", "up", env=env)
+    assert_one_clear_error(code, err, f"port {tcp_port}/tcp", "(ARI/HTTP) is already in use")
+
+
+async def test_controller_http_port_taken_is_one_sentence(
+    tmp_path: Path, taken_port: tuple[socket.socket, int, int]
+) -> None:
+    _, _, tcp_port = taken_port
+    env = {"HOTLINE_STATE_DIR": str(tmp_path), "HOTLINE_HTTP_PORT": str(tcp_port)}
+    code, _, err = await hotline("serve", env=env)
+    assert_one_clear_error(code, err, f"port {tcp_port}/tcp", "controller HTTP")
