@@ -12,9 +12,10 @@ import asyncio
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hotline.ari.errors import AriNotFound
 from hotline.ari.events import EventStream
@@ -33,21 +34,16 @@ class _Waiter:
     future: asyncio.Future[Event]
 
 
-class Tester:
-    __test__ = False  # not a pytest test class
+class AriWatcher:
+    """One app's connection to an Asterisk's ARI; events are kept so waits never miss one."""
 
-    """One connection to the tester's ARI; events are kept so waits never miss one."""
-
-    def __init__(self, ari_url: str, user: str, password: str, recordings: Path, media: Path):
+    def __init__(self, ari_url: str, user: str, password: str, app: str) -> None:
         self.rest = AriRest(ari_url, user, password)
-        self.recordings = recordings
-        self.media = media
         self.history: list[Event] = []
         self._waiters: list[_Waiter] = []
         self._connected = asyncio.Event()
-        self.phones: dict[str, AgentPhone] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._stream = EventStream(ari_url, APP, user, password, self._on_event, self._on_connect)
+        self._stream = EventStream(ari_url, app, user, password, self._on_event, self._on_connect)
         self._stream_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -56,12 +52,10 @@ class Tester:
             await self._connected.wait()
 
     async def close(self) -> None:
-        for task in [self._stream_task, *self._tasks]:
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(
-            *[t for t in [self._stream_task, *self._tasks] if t], return_exceptions=True
-        )
+        tasks = [t for t in [self._stream_task, *self._tasks] if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.rest.close()
 
     async def _on_connect(self) -> None:
@@ -72,12 +66,11 @@ class Tester:
         for waiter in list(self._waiters):
             if not waiter.future.done() and waiter.predicate(event):
                 waiter.future.set_result(event)
-        if event.type == "StasisStart" and event.args[:1] == ["phone"]:
-            phone = self.phones.get(event.args[1]) if len(event.args) > 1 else None
-            if phone is not None and event.channel is not None:
-                task = asyncio.create_task(phone.ring(event.channel.id))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def wait_for(
         self,
@@ -100,6 +93,25 @@ class Tester:
             raise AssertionError(f"no {what} within {timeout} s") from None
         finally:
             self._waiters.remove(waiter)
+
+
+class Tester(AriWatcher):
+    """The tester Asterisk: callers dial out of it, agents' phones ring on it."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, ari_url: str, user: str, password: str, recordings: Path, media: Path):
+        super().__init__(ari_url, user, password, APP)
+        self.recordings = recordings
+        self.media = media
+        self.phones: dict[str, AgentPhone] = {}
+
+    def _on_event(self, event: Event) -> None:
+        super()._on_event(event)
+        if event.type == "StasisStart" and event.args[:1] == ["phone"]:
+            phone = self.phones.get(event.args[1]) if len(event.args) > 1 else None
+            if phone is not None and event.channel is not None:
+                self.spawn(phone.ring(event.channel.id))
 
     async def call(
         self, number: str, caller_id: str = "13800138000", answer_timeout: float = 10
