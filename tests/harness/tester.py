@@ -140,6 +140,12 @@ class Tester(AriWatcher):
         return self.recordings / "heard" / f"{name}.sln"
 
 
+class NotAnswered(AssertionError):
+    def __init__(self, number: str, cause: int) -> None:
+        super().__init__(f"call to {number} was not answered (cause {cause})")
+        self.cause = cause
+
+
 class Caller:
     def __init__(self, tester: Tester, number: str, caller_id: str) -> None:
         self.tester = tester
@@ -168,7 +174,7 @@ class Caller:
         self.heard_file = await t.record_heard(self.channel_id, self.channel_id)
         self.dialled_at = time.monotonic()
         await t.rest.dial(self.channel_id, timeout=int(answer_timeout))
-        await t.wait_for(
+        outcome = await t.wait_for(
             lambda e: (
                 _cid(e) == self.channel_id
                 and (
@@ -180,8 +186,14 @@ class Caller:
             "answer",
             since=mark,
         )
-        if await self.is_gone():
-            raise AssertionError(f"call to {self.number} was not answered")
+        if outcome.type != "ChannelStateChange":
+            gone = await t.wait_for(
+                lambda e: e.type == "ChannelDestroyed" and _cid(e) == self.channel_id,
+                5,
+                "end of the unanswered call",
+                since=mark,
+            )
+            raise NotAnswered(self.number, gone.cause)
         self.answered_at = time.monotonic()
 
     async def press(self, digits: str) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from hotline.calls.models import CallRecord
 from tests.harness.db import call_for
 from tests.harness.stack import Stack
-from tests.harness.tester import Tester
+from tests.harness.tester import NotAnswered, Tester
 
 
 def prompt(stack: Stack, prompt_id: str, lang: str = "zh") -> Path:
@@ -51,3 +53,18 @@ async def test_caller_hang_up_closes_the_record(controller: Stack, tester: Teste
     assert closed.disposition == "caller_hangup"
     assert closed.keys == ""
     assert closed.duration_s is not None and closed.duration_s > 0
+
+
+async def test_carrier_reaches_only_hotline_numbers(controller: Stack, tester: Tester) -> None:
+    """A carrier call to any other number (a mobile, an outside line) goes nowhere."""
+    for number in ("13812345678", "0085212345678", "4008001235"):
+        with pytest.raises(NotAnswered) as refused:
+            await tester.call(number, caller_id="13600136000")
+        assert refused.value.cause == 1  # UNALLOCATED: SIP 404, no route from the carrier
+    result = await controller.podman.run(
+        "exec", controller.pbx.spec.container, "asterisk", "-rx", "dialplan show from-carrier"
+    )
+    lines = [ln.strip() for ln in result.out.splitlines() if "=>" in ln or "Include" in ln]
+    assert lines == [
+        "'4008001234' =>   1. Goto(hotline,${EXTEN},1)                   [hotline-numbers.conf:1]"
+    ]
