@@ -83,13 +83,19 @@ class Controller:
             return await flow.run(CallState(resume) if resume else CallState.ANSWERING)
 
         registry = CallRegistry(ari, config.ari.app, store, run_flow)
+
+        async def on_connected() -> None:
+            await registry.reconcile()
+            if stream.status.connects == 1:
+                on_ready()  # the hotline answers calls from now on
+
         stream = EventStream(
             config.ari_url,
             config.ari.app,
             config.ari.username,
             self.secrets.ari_password,
             on_event=registry.on_event,
-            on_connected=registry.reconcile,
+            on_connected=on_connected,
             heartbeat=config.ari.heartbeat,
             max_delay=config.ari.reconnect_max_delay,
         )
