@@ -38,24 +38,86 @@ class Match:
     score: float
 
 
+CHUNK = RATE // 2  # match in half-second pieces
+SLIP = RATE // 10  # how far a piece may drift from where the previous one was found
+
+
 def find(template: Samples, heard: Samples) -> Match:
-    """Best alignment of ``template`` inside ``heard`` (heard may start mid-template)."""
+    """Earliest good alignment of ``template`` inside ``heard``.
+
+    Real calls slip: a jitter buffer adds or drops a 20 ms frame now and then, and one slip
+    decorrelates a long prompt as a whole. So the prompt is matched in half-second pieces,
+    each searched a little around where the previous piece was found; the score is the
+    mean of the pieces' normalised correlations. A recording that began a little late
+    (the first pieces missing) still matches on the pieces it has.
+    """
     template = _trim_silence(template)
-    n = len(template)
-    # Pad in front so a recording that began a little late still aligns.
-    padded = np.concatenate([np.zeros(n), heard])
-    if len(padded) < n:
+    pieces = [template[i : i + CHUNK] for i in range(0, len(template) - CHUNK // 2, CHUNK)]
+    if not pieces or len(heard) < CHUNK:
         return Match(0.0, 0.0)
-    size = 1 << int(np.ceil(np.log2(len(padded) + n)))
-    corr = np.fft.irfft(np.fft.rfft(padded, size) * np.conj(np.fft.rfft(template, size)), size)
-    corr = corr[: len(padded) - n + 1]
-    energy = np.concatenate([[0.0], np.cumsum(padded**2)])
+    best = Match(0.0, 0.0)
+    for start in _candidates(template, pieces[0], heard):
+        match = _follow(pieces, heard, start)
+        if match.score >= MATCH_THRESHOLD:
+            return match
+        best = max(best, match, key=lambda m: m.score)
+    return best
+
+
+def _candidates(template: Samples, first: Samples, heard: Samples) -> list[int]:
+    """Start positions worth following, earliest first: peaks of the first piece's
+    correlation, and of the whole template's (which survives a missing first piece)."""
+    starts: set[int] = set()
+    for probe, floor in ((first, 0.5), (template, 0.3)):
+        score = _ncc(probe, np.concatenate([np.zeros(len(template)), heard]))
+        peaks = np.flatnonzero(score >= floor)
+        for peak in peaks:
+            lo, hi = max(0, peak - SLIP), peak + SLIP
+            if score[peak] == score[lo:hi].max():
+                starts.add(int(peak) - len(template))
+    return sorted(starts)[:20]
+
+
+def _follow(pieces: list[Samples], heard: Samples, start: int) -> Match:
+    scores: list[float] = []
+    expected = start
+    found_start: int | None = None
+    for index, piece in enumerate(pieces):
+        if expected < 0:  # this piece was played before the recording began
+            expected += len(piece)
+            continue
+        lo = max(0, expected - SLIP)
+        hi = min(len(heard), expected + SLIP + len(piece))
+        if hi - lo < len(piece):
+            scores.append(0.0)  # past the end of what was heard (so far)
+            expected += len(piece)
+            continue
+        local = _ncc(piece, heard[lo:hi])
+        at = int(np.argmax(local))
+        scores.append(float(local[at]))
+        expected = lo + at + len(piece)
+        if found_start is None:
+            found_start = lo + at - index * CHUNK
+    offset = (start if found_start is None else found_start) / RATE
+    if len(scores) < max(1, len(pieces) // 2):
+        return Match(offset, 0.0)
+    return Match(offset_s=offset, score=float(np.mean(scores)))
+
+
+def _ncc(probe: Samples, signal: Samples) -> Samples:
+    """Normalised cross-correlation of ``probe`` at every offset inside ``signal``."""
+    n = len(probe)
+    if len(signal) < n:
+        return np.zeros(1)
+    size = 1 << int(np.ceil(np.log2(len(signal) + n)))
+    corr = np.fft.irfft(np.fft.rfft(signal, size) * np.conj(np.fft.rfft(probe, size)), size)
+    corr = corr[: len(signal) - n + 1]
+    energy = np.concatenate([[0.0], np.cumsum(signal**2)])
     window = energy[n:] - energy[:-n]
-    norm = np.sqrt(np.maximum(window, 1e-9)) * np.sqrt(np.sum(template**2))
+    norm = np.sqrt(np.maximum(window, 1e-9)) * np.sqrt(np.sum(probe**2) + 1e-9)
     score = corr / norm
-    score[window < 1e3 * n] = 0.0  # ignore near-silent windows
-    best = int(np.argmax(score))
-    return Match(offset_s=(best - n) / RATE, score=float(score[best]))
+    score[window < 1e3 * n] = 0.0  # near-silent stretches match nothing
+    return np.asarray(score, dtype=np.float64)
 
 
 def rms_dbfs(samples: Samples) -> float:

@@ -39,3 +39,19 @@ def test_recording_that_began_late_still_matches() -> None:
 def test_silence_scores_zero() -> None:
     assert audio.find(chirp(1.0, 300, 1500), np.zeros(4 * audio.RATE)).score == 0.0
     assert audio.rms_dbfs(np.zeros(10)) < -100
+
+
+def test_a_slipped_frame_in_the_middle_still_matches() -> None:
+    rng = np.random.default_rng(3)
+    template = rng.normal(0, 3000, 6 * audio.RATE)  # noise-like, decorrelates on any shift
+    slipped = np.concatenate([template[:24000], np.zeros(160), template[24000:]])
+    heard = np.concatenate([np.zeros(8000), slipped, np.zeros(8000)])
+    match = audio.find(template, heard)
+    assert match.score > 0.95
+    assert abs(match.offset_s - 1.0) < 0.01
+
+
+def test_the_earliest_of_two_plays_is_found() -> None:
+    template = chirp(1.0, 300, 1500)
+    heard = np.concatenate([np.zeros(8000), template, np.zeros(8000), template])
+    assert abs(audio.find(template, heard).offset_s - 1.0) < 0.01
