@@ -67,3 +67,18 @@ async def test_killed_controller_is_replaced_and_resumes_the_call(
     assert record.keys == "4"
     assert record.disposition == "completed"
     assert "resumed" in [e.kind for e in await events_of(controller, record.id)]
+
+
+async def test_graceful_stop_hands_live_calls_to_the_fallback(
+    controller: Stack, tester: Tester
+) -> None:
+    caller = await tester.call("4008001234", caller_id="13700137004")
+    greeting = await caller.expect_heard(prompt(controller, "greeting"), timeout=15)
+    await controller.controller.stop()  # SIGTERM: an operator's stop, not a crash
+    await caller.expect_heard(
+        prompt(controller, "service-unavailable"), timeout=10, after_s=greeting.offset_s
+    )
+    await caller.wait_hung_up(timeout=20)
+    record = await call_for(controller, "13700137004", timeout=5, closed=True)
+    assert record.disposition == "controller_stopped"
+    await controller.controller.start()
