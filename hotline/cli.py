@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from hotline.app import ASTERISK_CONF, Controller, pbx_spec
@@ -112,12 +112,14 @@ def cmd_run(args: argparse.Namespace, config: Config, environ: Mapping[str, str]
     return 0
 
 
-async def _serve(controller: Controller, keep_calls: bool, on_ready: object = None) -> None:
+async def _serve(
+    controller: Controller, keep_calls: bool, on_ready: Callable[[], None] | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    ready = on_ready if callable(on_ready) else (lambda: say("controller ready"))
+    ready = on_ready or (lambda: say("controller ready"))
     try:
         await controller.run(stop, keep_calls=keep_calls, on_ready=ready)
     finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -215,8 +214,6 @@ def _coerce(value: Any, hint: Any, f: dataclasses.Field[Any], key: str, source: 
         if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
             raise fail("expected a list of strings")
         value = [str(v) for v in value]
-    elif isinstance(hint, types.UnionType):  # pragma: no cover - no such fields yet
-        raise fail("unsupported type")
     check = f.metadata.get("check")
     problem = check(value) if check else None
     if problem:

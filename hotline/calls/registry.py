@@ -77,23 +77,25 @@ class CallRegistry:
         dialled: str,
         resume_state: str | None,
     ) -> None:
-        if resume_state is None:
-            await self.store.open_call(
-                call_id, channel.id, dialled, channel.caller_number, state="answering"
-            )
-        else:
-            await self.store.log(call_id, "resumed", state=resume_state)
+        """The call's task: its flow inside an error boundary that never strands the caller."""
         try:
+            if resume_state is None:
+                await self.store.open_call(
+                    call_id, channel.id, dialled, channel.caller_number, state="answering"
+                )
+            else:
+                await self.store.log(call_id, "resumed", state=resume_state)
             disposition = await self.run_flow(call_id, cc, resume_state)
         except CallerHungUp:
             disposition = "caller_hangup"
-        except asyncio.CancelledError:
-            raise
         except Exception:
             log.exception("call %s failed; handing the caller to the fallback", call_id)
             await self._hand_to_fallback(channel.id)
             disposition = "error"
-        await self.store.close_call(call_id, disposition)
+        try:
+            await self.store.close_call(call_id, disposition)
+        except Exception:
+            log.exception("call %s: could not close its record (%s)", call_id, disposition)
 
     # --- reconciliation --------------------------------------------------------------------
     async def reconcile(self) -> None:

@@ -7,6 +7,7 @@ package list: it is rebuilt only when absent or when asterisk-conf/packages.txt 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import shutil
@@ -82,8 +83,6 @@ async def _build(
     say: Callable[[str], None],
     environ: Mapping[str, str],
 ) -> None:
-    import asyncio
-
     exe = shutil.which("mmdebstrap", path=environ.get("PATH"))
     if exe is None:
         raise SetupError(

@@ -147,8 +147,8 @@ class Instance:
             f"{spec.recordings_dir.resolve()}:{RECORDINGS_IN_CONTAINER}",
         ]
         mounts += [
-            f"{name.resolve()}:/etc/asterisk/{target}:ro"
-            for target, name in ((t, p) for t, p in spec.conf_overrides.items())
+            f"{path.resolve()}:/etc/asterisk/{name}:ro"
+            for name, path in spec.conf_overrides.items()
         ]
         mounts += [f"{host.resolve()}:{inside}:ro" for host, inside in spec.extra_mounts.items()]
         args = [
