@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.stack import Stack
-from tests.harness.tester import Tester
+from tests.harness.tester import AriWatcher, Tester
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +44,13 @@ async def controller(stack: Stack) -> AsyncIterator[Stack]:
     if stack.controller.proc is None:
         await stack.controller.start()
     yield stack
+
+
+@pytest.fixture
+async def pbx_probe(stack: Stack) -> AsyncIterator[AriWatcher]:
+    """A second ARI app on the PBX, for tests that place or inspect calls there directly."""
+    spec = stack.pbx.spec
+    probe = AriWatcher(spec.ari_url, spec.ari_user, spec.ari_password, "probe")
+    await probe.start()
+    yield probe
+    await probe.close()

@@ -178,6 +178,10 @@ class Stack:
         self.proxy = TcpProxy("127.0.0.1", ports.ari_proxy, "127.0.0.1", ports.pbx_ari)
         self.controller = ControllerProcess(self.config_file, self.config, state / "controller.log")
 
+    def prompt(self, prompt_id: str, lang: str = "zh") -> Path:
+        """The prompt's own 8 kHz audio, what the caller should hear."""
+        return self.config.prompts_dir / lang / f"{prompt_id}.wav"
+
     async def up(self) -> None:
         from prompts.build import build, load_catalogue
 

@@ -4,24 +4,10 @@ reject (busy) or ring forever, as the queueing tests will need."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
-
-import pytest
+from collections.abc import Callable
 
 from hotline.ari import Event
-from tests.harness.stack import Stack
 from tests.harness.tester import AriWatcher, Tester
-
-
-@pytest.fixture
-async def pbx_probe(stack: Stack) -> AsyncIterator[AriWatcher]:
-    """A second ARI app on the PBX, used only to place calls to the phones."""
-    probe = AriWatcher(
-        stack.pbx.spec.ari_url, stack.pbx.spec.ari_user, stack.pbx.spec.ari_password, "probe"
-    )
-    await probe.start()
-    yield probe
-    await probe.close()
 
 
 async def dial_phone(probe: AriWatcher, extension: str, timeout: int) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from hotline.calls.models import CallRecord
@@ -12,23 +10,19 @@ from tests.harness.stack import Stack
 from tests.harness.tester import NotAnswered, Tester
 
 
-def prompt(stack: Stack, prompt_id: str, lang: str = "zh") -> Path:
-    return stack.config.prompts_dir / lang / f"{prompt_id}.wav"
-
-
 async def test_caller_hears_greeting_and_key_is_stored(controller: Stack, tester: Tester) -> None:
     caller = await tester.call("4008001234", caller_id="13800138000")
-    greeting = await caller.expect_heard(prompt(controller, "greeting"), timeout=15)
+    greeting = await caller.expect_heard(controller.prompt("greeting"), timeout=15)
     menu = await caller.expect_heard(
-        prompt(controller, "main-menu"), timeout=20, after_s=greeting.offset_s
+        controller.prompt("main-menu"), timeout=20, after_s=greeting.offset_s
     )
     assert menu.offset_s > greeting.offset_s
     await caller.press("3")
     ack = await caller.expect_heard(
-        prompt(controller, "choice-received"), timeout=15, after_s=menu.offset_s
+        controller.prompt("choice-received"), timeout=15, after_s=menu.offset_s
     )
     goodbye = await caller.expect_heard(
-        prompt(controller, "goodbye"), timeout=20, after_s=ack.offset_s
+        controller.prompt("goodbye"), timeout=20, after_s=ack.offset_s
     )
     assert goodbye.offset_s > ack.offset_s
     await caller.wait_hung_up(timeout=15)  # the PBX hangs up after goodbye
@@ -44,7 +38,7 @@ async def test_caller_hears_greeting_and_key_is_stored(controller: Stack, tester
 
 async def test_caller_hang_up_closes_the_record(controller: Stack, tester: Tester) -> None:
     caller = await tester.call("4008001234", caller_id="13900139000")
-    await caller.expect_heard(prompt(controller, "greeting"), timeout=15)
+    await caller.expect_heard(controller.prompt("greeting"), timeout=15)
     record = await call_for(controller, "13900139000", timeout=5)
     await caller.hangup()
     assert record.ended_at is None

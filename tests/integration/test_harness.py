@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from tests.harness.db import call_for
 from tests.harness.stack import Stack
 from tests.harness.tester import AriWatcher, Tester
-from tests.integration.test_call_basics import prompt
-
-
-@pytest.fixture
-async def pbx_probe(stack: Stack) -> AsyncIterator[AriWatcher]:
-    probe = AriWatcher(
-        stack.pbx.spec.ari_url, stack.pbx.spec.ari_user, stack.pbx.spec.ari_password, "probe"
-    )
-    await probe.start()
-    yield probe
-    await probe.close()
 
 
 async def test_caller_audio_is_heard_by_the_pbx(
@@ -33,7 +18,7 @@ async def test_caller_audio_is_heard_by_the_pbx(
     )
     await pbx_probe.rest.set_variable(channel, "TALK_DETECT(set)", "500,200")
     mark = len(pbx_probe.history)
-    await caller.play(prompt(controller, "goodbye", "en"))  # speech, sent over RTP
+    await caller.play(controller.prompt("goodbye", "en"))  # speech, sent over RTP
     talk = await pbx_probe.wait_for(
         lambda e: (
             e.type == "ChannelTalkingStarted" and e.channel is not None and e.channel.id == channel

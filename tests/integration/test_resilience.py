@@ -7,18 +7,17 @@ import signal
 from tests.harness.db import call_for, events_of
 from tests.harness.stack import Stack
 from tests.harness.tester import Tester
-from tests.integration.test_call_basics import prompt
 
 
 async def test_controller_down_gives_apology_then_hang_up(stack: Stack, tester: Tester) -> None:
     await stack.controller.stop()
     caller = await tester.call("4008001234", caller_id="13700137001")
-    apology = await caller.expect_heard(prompt(stack, "service-unavailable"), timeout=10)
+    apology = await caller.expect_heard(stack.prompt("service-unavailable"), timeout=10)
     # The recording starts at answer, so dial-to-apology is answer delay + offset.
     dial_to_apology = (caller.answered_at - caller.dialled_at) + apology.offset_s
     assert dial_to_apology < 2.0, f"apology began {dial_to_apology:.2f} s after dialling"
     await caller.expect_heard(
-        prompt(stack, "service-unavailable", "en"), timeout=15, after_s=apology.offset_s
+        stack.prompt("service-unavailable", "en"), timeout=15, after_s=apology.offset_s
     )
     await caller.wait_hung_up(timeout=10)
     await stack.controller.start()
@@ -28,7 +27,7 @@ async def test_event_socket_cut_mid_call_reconnects_and_call_goes_on(
     controller: Stack, tester: Tester
 ) -> None:
     caller = await tester.call("4008001234", caller_id="13700137002")
-    menu = await caller.expect_heard(prompt(controller, "main-menu"), timeout=25)
+    menu = await caller.expect_heard(controller.prompt("main-menu"), timeout=25)
     before = await controller.controller.wait_health(lambda h: h["ari"]["connected"], 5)
     assert controller.proxy.cut() >= 1  # the event websocket (and any REST connection)
     await controller.controller.wait_health(
@@ -36,7 +35,7 @@ async def test_event_socket_cut_mid_call_reconnects_and_call_goes_on(
     )
     await caller.press("2")
     await caller.expect_heard(
-        prompt(controller, "choice-received"), timeout=15, after_s=menu.offset_s
+        controller.prompt("choice-received"), timeout=15, after_s=menu.offset_s
     )
     await caller.wait_hung_up(timeout=20)
     record = await call_for(controller, "13700137002", timeout=10, closed=True)
@@ -48,7 +47,7 @@ async def test_killed_controller_is_replaced_and_resumes_the_call(
     controller: Stack, tester: Tester
 ) -> None:
     caller = await tester.call("4008001234", caller_id="13700137003")
-    menu = await caller.expect_heard(prompt(controller, "main-menu"), timeout=25)
+    menu = await caller.expect_heard(controller.prompt("main-menu"), timeout=25)
     proc = controller.controller.proc
     assert proc is not None
     proc.send_signal(signal.SIGKILL)  # a crash: no graceful hand-over
@@ -57,11 +56,11 @@ async def test_killed_controller_is_replaced_and_resumes_the_call(
     await controller.controller.start()
     # The new controller finds the call in Stasis and its stored state, and replays the menu.
     again = await caller.expect_heard(
-        prompt(controller, "main-menu"), timeout=25, after_s=menu.offset_s + 1
+        controller.prompt("main-menu"), timeout=25, after_s=menu.offset_s + 1
     )
     await caller.press("4")
     await caller.expect_heard(
-        prompt(controller, "choice-received"), timeout=15, after_s=again.offset_s
+        controller.prompt("choice-received"), timeout=15, after_s=again.offset_s
     )
     record = await call_for(controller, "13700137003", timeout=20, closed=True)
     assert record.keys == "4"
@@ -73,10 +72,10 @@ async def test_graceful_stop_hands_live_calls_to_the_fallback(
     controller: Stack, tester: Tester
 ) -> None:
     caller = await tester.call("4008001234", caller_id="13700137004")
-    greeting = await caller.expect_heard(prompt(controller, "greeting"), timeout=15)
+    greeting = await caller.expect_heard(controller.prompt("greeting"), timeout=15)
     await controller.controller.stop()  # SIGTERM: an operator's stop, not a crash
     await caller.expect_heard(
-        prompt(controller, "service-unavailable"), timeout=10, after_s=greeting.offset_s
+        controller.prompt("service-unavailable"), timeout=10, after_s=greeting.offset_s
     )
     await caller.wait_hung_up(timeout=20)
     record = await call_for(controller, "13700137004", timeout=5, closed=True)
