@@ -186,6 +186,9 @@ class Stack:
         from prompts.build import build, load_catalogue
 
         build(self.config.prompts_dir, load_catalogue({"name_zh": "XX", "name_en": "XX"}), _quiet)
+        # Containers left by an interrupted run carry other generated passwords.
+        for spec in (self.pbx.spec, self.tester_spec):
+            await self.podman.remove(spec.container)
         await asyncio.gather(self.pbx.up(), self.tester.up())
         await self.proxy.start()
         await self.controller.start()

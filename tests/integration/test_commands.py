@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.stack import Stack
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -108,3 +110,14 @@ async def test_controller_http_port_taken_is_one_sentence(
     env = {"HOTLINE_STATE_DIR": str(tmp_path), "HOTLINE_HTTP_PORT": str(tcp_port)}
     code, _, err = await hotline("serve", env=env)
     assert_one_clear_error(code, err, f"port {tcp_port}/tcp", "controller HTTP")
+
+
+async def test_pbx_up_is_idempotent_and_status_tells(stack: Stack) -> None:
+    config = str(stack.config_file)
+    code, out, err = await hotline("--config", config, "pbx", "up")
+    assert code == 0, err
+    assert "hotline-test-pbx: already running" in out
+    code, out, _ = await hotline("--config", config, "pbx", "status")
+    assert (code, out.strip()) == (0, "running")
+    code, out, _ = await hotline("--config", config, "pbx", "cli", "-x", "core show version")
+    assert code == 0 and "Asterisk 22." in out
