@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     prompts.add_argument("action", choices=["build"])
     prompts.set_defaults(handler=cmd_prompts)
 
+    menu = sub.add_parser("menu", help="the voice menu (YAML)")
+    menu_sub = menu.add_subparsers(required=True, metavar="ACTION")
+    menu_check = menu_sub.add_parser("check", help="validate a menu file")
+    menu_check.add_argument("file", type=Path)
+    menu_check.set_defaults(handler=cmd_menu_check)
+
     check = sub.add_parser("config", help="show the effective configuration")
     check.add_argument("action", choices=["check"])
     check.set_defaults(handler=cmd_config)
@@ -176,6 +182,20 @@ def _build_prompts(config: Config) -> None:
 
     names = {"name_zh": config.service.name_zh, "name_en": config.service.name_en}
     build(config.prompts_dir, load_catalogue(names), say)
+
+
+def cmd_menu_check(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    from ivr.check import check_file
+    from prompts.build import load_catalogue
+
+    names = {"name_zh": config.service.name_zh, "name_en": config.service.name_en}
+    menu, findings = check_file(args.file, load_catalogue(names))
+    for finding in findings:
+        print(f"{finding.level}: {finding.message}")
+    if menu is None:
+        return 1
+    print(f"ok: {args.file}: {len(menu.nodes)} nodes, version {menu.version}")
+    return 0
 
 
 def cmd_config(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:

@@ -121,3 +121,16 @@ async def test_pbx_up_is_idempotent_and_status_tells(stack: Stack) -> None:
     assert (code, out.strip()) == (0, "running")
     code, out, _ = await hotline("--config", config, "pbx", "cli", "-x", "core show version")
     assert code == 0 and "Asterisk 22." in out
+
+
+async def test_menu_check_passes_the_default_and_names_a_broken_key(tmp_path: Path) -> None:
+    code, out, err = await hotline("menu", "check", "ivr/default-menu.yaml")
+    assert code == 0, out + err
+    assert out.startswith("ok: ivr/default-menu.yaml: 20 nodes")
+    broken = tmp_path / "menu.yaml"
+    text = (ROOT / "ivr" / "default-menu.yaml").read_text(encoding="utf-8")
+    broken.write_text(text.replace('"9": english', '"9": englsh'), encoding="utf-8")
+    code, out, _ = await hotline("menu", "check", str(broken))
+    assert code == 1
+    line = text.splitlines().index('      "9": english') + 1
+    assert f"error: {broken}:{line}: nodes.main.keys.9: no node named 'englsh' " in out
