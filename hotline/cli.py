@@ -20,6 +20,8 @@ from hotline.pbx.instance import Instance
 from hotline.pbx.podman import Podman
 from hotline.secrets import ensure_secrets
 
+DEFAULT_MENU = Path(__file__).resolve().parents[1] / "ivr" / "default-menu.yaml"
+
 
 def say(message: str) -> None:
     print(f"==> {message}", flush=True)
@@ -83,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
     menu_check = menu_sub.add_parser("check", help="validate a menu file")
     menu_check.add_argument("file", type=Path)
     menu_check.set_defaults(handler=cmd_menu_check)
+
+    menu_try = menu_sub.add_parser("try", help="walk a menu in the terminal (no PBX)")
+    menu_try.add_argument("file", type=Path, nargs="?", default=DEFAULT_MENU)
+    menu_try.add_argument("--dialled", default="", help="the number dialled (default: first)")
+    menu_try.add_argument("--at", default="", help="local time, e.g. 2026-10-01T10:00")
+    menu_try.add_argument("--pin", action="append", default=[], metavar="ACCOUNT=PIN")
+    menu_try.set_defaults(handler=cmd_menu_try)
 
     check = sub.add_parser("config", help="show the effective configuration")
     check.add_argument("action", choices=["check"])
@@ -195,6 +204,24 @@ def cmd_menu_check(args: argparse.Namespace, config: Config, environ: Mapping[st
     if menu is None:
         return 1
     print(f"ok: {args.file}: {len(menu.nodes)} nodes, version {menu.version}")
+    return 0
+
+
+def cmd_menu_try(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    import datetime as dt
+    import zoneinfo
+
+    from ivr.loader import load_menu
+    from ivr.try_ import try_menu
+    from prompts.build import load_catalogue
+
+    menu = load_menu(args.file)
+    tz = zoneinfo.ZoneInfo(menu.hours.timezone)
+    now = dt.datetime.fromisoformat(args.at).replace(tzinfo=tz) if args.at else dt.datetime.now(tz)
+    pins = dict(p.split("=", 1) for p in args.pin if "=" in p)
+    names = {"name_zh": menu.name_zh, "name_en": menu.name_en}
+    dialled = args.dialled or next(iter(menu.numbers))
+    asyncio.run(try_menu(menu, load_catalogue(names), dialled, now, pins))
     return 0
 
 

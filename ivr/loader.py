@@ -236,7 +236,13 @@ def _menu(f: Fields, node_id: str, d: model.Defaults) -> model.Node:
 def _play(f: Fields, node_id: str, d: model.Defaults) -> model.Node:
     raw = f.get("prompt", (str, list))
     prompts = tuple(str(p) for p in (raw if isinstance(raw, list) else [raw]))
-    return model.PlayNode(node_id, prompts, f.text("next"), f.get("barge_in", bool, True))
+    return model.PlayNode(
+        node_id,
+        prompts,
+        f.text("next"),
+        f.get("barge_in", bool, True),
+        f.get("holiday_greeting", bool, False),
+    )
 
 
 def _input(f: Fields, node_id: str, d: model.Defaults) -> model.Node:

@@ -87,6 +87,7 @@ class PlayNode(Node):
     prompts: tuple[str, ...]
     next: str
     barge_in: bool = True
+    holiday_greeting: bool = False  # add today's holiday prompt
 
     def targets(self) -> dict[str, str]:
         return {"next": self.next}

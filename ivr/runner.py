@@ -1,0 +1,255 @@
+"""Walks one caller through a ``Menu``: the per-call state machine of the voice menu.
+
+The state is the current node id (stored by the caller of ``step`` after every move), plus
+the call's variables, language and menu stack. The runner talks to the caller only through
+``CallerIO`` and to the rest of the service only through ``MenuServices``, so the same code
+serves a real call (ARI), ``hotline menu try`` (a terminal) and unit tests (a script).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ivr import model
+
+
+class CallerIO(Protocol):
+    async def play(self, prompts: list[str], language: str, barge_in: bool) -> str | None:
+        """Play prompt ids in order; with barge-in a key stops them and is returned."""
+
+    async def wait_digit(self, timeout: float) -> str | None:
+        """The next key within ``timeout`` seconds, else None."""
+
+    async def hangup(self) -> None: ...
+
+    def keep(self, digit: str) -> None:
+        """Hold a key that cut a plain prompt short, for the next question."""
+
+
+class MenuServices(Protocol):
+    async def verify_pin(self, account: str, pin: str) -> bool: ...
+
+    async def transfer(self, to: str, ring_seconds: int) -> bool:
+        """Connect the caller to ``to``; True when answered (the menu then ends)."""
+
+    async def record_message(self, max_seconds: int) -> None: ...
+
+    async def request_callback(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How the menu part of a call ended."""
+
+    disposition: str  # completed, transferred, queued, ...
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CallContext:
+    dialled: str
+    caller: str
+    language: str
+    priority: int
+    variables: dict[str, str] = field(default_factory=dict)
+    keys: str = ""
+    menu_stack: list[str] = field(default_factory=list)
+
+
+OnMove = Callable[[str, str], Awaitable[None]]  # (node id, event) for the call's timeline
+
+
+class MenuRunner:
+    def __init__(
+        self,
+        menu: model.Menu,
+        io: CallerIO,
+        services: MenuServices,
+        context: CallContext,
+        clock: Callable[[], dt.datetime],
+        on_move: OnMove,
+    ) -> None:
+        self.menu = menu
+        self.io = io
+        self.services = services
+        self.ctx = context
+        self.clock = clock
+        self.on_move = on_move
+        self._handlers: dict[type[model.Node], Callable[..., Awaitable[str | Ended]]] = {
+            model.MenuNode: self._menu,
+            model.PlayNode: self._play,
+            model.InputNode: self._input,
+            model.VerifyNode: self._verify,
+            model.QueueNode: self._queue,
+            model.TransferNode: self._transfer,
+            model.MessageNode: self._message,
+            model.CallbackNode: self._callback,
+            model.HoursNode: self._hours,
+            model.LanguageNode: self._language,
+            model.HangupNode: self._hangup,
+        }
+
+    async def run(self, start: str | None = None) -> Ended:
+        node_id = start or self.menu.start
+        while True:
+            await self.on_move(node_id, "enter")
+            result = await self.step(self.menu.node(node_id))
+            if isinstance(result, Ended):
+                return result
+            node_id = result
+
+    async def step(self, node: model.Node) -> str | Ended:
+        return await self._handlers[type(node)](node)
+
+    # --- helpers ------------------------------------------------------------------------
+    async def say(self, prompts: list[str], barge_in: bool = True) -> str | None:
+        return await self.io.play(prompts, self.ctx.language, barge_in)
+
+    async def key(self, prompts: list[str], timeout: float) -> str | None:
+        """A prompt with barge-in, then wait for a key."""
+        return await self.say(prompts) or await self.io.wait_digit(timeout)
+
+    def record_key(self, digit: str) -> None:
+        self.ctx.keys += digit
+
+    async def digits(self, prompts: list[str], timeout: float, low: int, high: int) -> str | None:
+        """Collect up to ``high`` digits ended by '#'; None on timeout or too few."""
+        first = await self.key(prompts, timeout)
+        collected = ""
+        digit = first
+        while digit is not None and digit != "#":
+            if digit.isdigit():
+                collected += digit
+            if len(collected) >= high:
+                break
+            digit = await self.io.wait_digit(timeout)
+        if first is not None:
+            self.record_key(collected + ("#" if digit == "#" else ""))
+        return collected if low <= len(collected) <= high else None
+
+    # --- node kinds -----------------------------------------------------------------------
+    async def _menu(self, node: model.MenuNode) -> str | Ended:
+        prompts = [node.prompt]
+        for attempt in range(1, node.tries + 1):
+            digit = await self.key(prompts, node.timeout)
+            if digit is None:
+                await self.on_move(node.id, f"no-input {attempt}")
+                prompts = [node.timeout_prompt, node.prompt]
+                continue
+            self.record_key(digit)
+            target = self._menu_target(node, digit)
+            if target:
+                if target != node.id and digit != "*":
+                    self.ctx.menu_stack.append(node.id)
+                return target
+            await self.on_move(node.id, f"invalid {digit}")
+            prompts = [node.invalid_prompt, node.prompt]
+        return node.on_fail
+
+    def _menu_target(self, node: model.MenuNode, digit: str) -> str:
+        if digit in node.keys:
+            return node.keys[digit]
+        if digit == "0" and node.zero:
+            return node.zero
+        if digit == "*":
+            if node.star == "back" and self.ctx.menu_stack:
+                return self.ctx.menu_stack.pop()
+            return node.id  # repeat (or nothing to go back to)
+        return ""
+
+    async def _play(self, node: model.PlayNode) -> str:
+        prompts = list(node.prompts)
+        holiday = self._holiday()
+        if node.holiday_greeting and holiday is not None and holiday.prompt:
+            prompts.append(holiday.prompt)
+        digit = await self.say(prompts, node.barge_in)
+        if digit is not None:
+            self.io.keep(digit)  # the next question acts on it at once
+        return node.next
+
+    async def _input(self, node: model.InputNode) -> str:
+        prompts = [node.prompt]
+        for _ in range(node.tries):
+            value = await self.digits(prompts, node.timeout, node.min_digits, node.max_digits)
+            prompts = [self.menu.defaults.invalid_prompt, node.prompt]
+            if value is None:
+                continue
+            if not node.readback:
+                self.ctx.variables[node.store] = value
+                return node.next
+            readback = [node.readback, *(f"digit-{d}" for d in value), node.confirm]
+            answer = await self.key(readback, node.timeout)
+            if answer is not None:
+                self.record_key(answer)
+            if answer == "1":
+                self.ctx.variables[node.store] = value
+                return node.next
+            prompts = [node.prompt]  # 2 (or anything else): enter it again
+        return node.on_fail
+
+    async def _verify(self, node: model.VerifyNode) -> str:
+        account = self.ctx.variables.get(node.account, "")
+        prompts = [node.prompt]
+        for attempt in range(1, node.tries + 1):
+            pin = await self.digits(prompts, node.timeout, 1, 16)
+            if pin is not None and await self.services.verify_pin(account, pin):
+                await self.on_move(node.id, "pin ok")
+                return node.ok
+            await self.on_move(node.id, f"pin wrong {attempt}")
+            prompts = [node.wrong_prompt]
+        return node.fail
+
+    async def _queue(self, node: model.QueueNode) -> str:
+        # The ACD arrives with the queueing issue; until then a queue leads to its fallback.
+        priority = node.priority if node.priority is not None else self.ctx.priority
+        self.ctx.variables["queue"] = node.queue
+        self.ctx.variables["queue_priority"] = str(priority)
+        return node.fallback
+
+    async def _transfer(self, node: model.TransferNode) -> str | Ended:
+        await self.say([node.prompt], barge_in=False)
+        if await self.services.transfer(node.to, node.ring_seconds):
+            return Ended("transferred", {"to": node.to})
+        return node.on_fail
+
+    async def _message(self, node: model.MessageNode) -> str:
+        await self.say([node.prompt], barge_in=False)
+        await self.services.record_message(node.max_seconds)
+        await self.say(["message-saved"], barge_in=False)
+        return node.next
+
+    async def _callback(self, node: model.CallbackNode) -> str:
+        await self.services.request_callback()
+        await self.say([node.prompt], barge_in=False)
+        return node.next
+
+    async def _hours(self, node: model.HoursNode) -> str:
+        return node.open if self.is_open() else node.closed
+
+    async def _language(self, node: model.LanguageNode) -> str:
+        self.ctx.language = node.language
+        return node.next
+
+    async def _hangup(self, node: model.HangupNode) -> Ended:
+        await self.say([node.prompt], barge_in=False)
+        await self.io.hangup()
+        return Ended("completed")
+
+    # --- hours ------------------------------------------------------------------------------
+    def local_now(self) -> dt.datetime:
+        return self.clock().astimezone(zoneinfo.ZoneInfo(self.menu.hours.timezone))
+
+    def _holiday(self) -> model.Holiday | None:
+        return self.menu.hours.holidays.get(self.local_now().date())
+
+    def is_open(self) -> bool:
+        now = self.local_now()
+        holiday = self._holiday()
+        if holiday is not None and holiday.closed:
+            return False
+        spans = self.menu.hours.weekly.get(now.weekday(), ())
+        return any(start <= now.time() < end for start, end in spans)

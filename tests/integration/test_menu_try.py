@@ -1,0 +1,37 @@
+"""`hotline menu try` in a real terminal (a pty, as a person would use it)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pexpect
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_menu_try_walks_the_default_menu_in_a_terminal() -> None:
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "hotline", "menu", "try", "--at", "2026-11-23T10:00"],
+        cwd=str(ROOT),
+        encoding="utf-8",
+        timeout=20,
+    )
+    try:
+        child.expect("greeting: 您好,欢迎致电XX客户服务热线")
+        child.expect("keys .*> ")
+        child.sendline("2")
+        child.expect(r"-> repair \(Menu\)")
+        child.expect("燃气报修请按2")
+        child.expect("keys .*> ")
+        child.sendline("")  # silence
+        child.expect("no-input: 对不起,没有收到您的按键")
+        child.expect("keys .*> ")
+        child.sendline("0")  # a person, from level two
+        child.expect(r"-> agent \(Queue\)")
+        child.expect(r"call ended: transferred \{'to': 'agent:8000'\}; keys '20'")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
