@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOTLINE := $(VENV)/bin/hotline
 # Debian packages the project needs on the host (Debian 12). The PBX itself runs in a container.
-SYSTEM_PACKAGES := podman runc mmdebstrap uidmap ffmpeg espeak-ng sox graphviz tmux python3-venv
+SYSTEM_PACKAGES := podman runc mmdebstrap uidmap ffmpeg espeak-ng sox graphviz fonts-wqy-microhei tmux python3-venv
 
 .PHONY: run test setup system-deps venv image prompts check unit clean
 

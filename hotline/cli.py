@@ -93,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     menu_try.add_argument("--pin", action="append", default=[], metavar="ACCOUNT=PIN")
     menu_try.set_defaults(handler=cmd_menu_try)
 
+    menu_graph = menu_sub.add_parser("graph", help="draw a menu (svg, png, pdf or dot)")
+    menu_graph.add_argument("file", type=Path)
+    menu_graph.add_argument("-o", "--output", type=Path, default=Path("menu.svg"))
+    menu_graph.set_defaults(handler=cmd_menu_graph)
+
     check = sub.add_parser("config", help="show the effective configuration")
     check.add_argument("action", choices=["check"])
     check.set_defaults(handler=cmd_config)
@@ -222,6 +227,18 @@ def cmd_menu_try(args: argparse.Namespace, config: Config, environ: Mapping[str,
     names = {"name_zh": menu.name_zh, "name_en": menu.name_en}
     dialled = args.dialled or next(iter(menu.numbers))
     asyncio.run(try_menu(menu, load_catalogue(names), dialled, now, pins))
+    return 0
+
+
+def cmd_menu_graph(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    from ivr.graph import render, to_dot
+    from ivr.loader import load_menu
+    from prompts.build import load_catalogue
+
+    menu = load_menu(args.file)
+    names = {"name_zh": menu.name_zh, "name_en": menu.name_en}
+    render(to_dot(menu, load_catalogue(names)), args.output)
+    say(f"menu graph written to {args.output}")
     return 0
 
 

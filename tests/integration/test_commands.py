@@ -134,3 +134,16 @@ async def test_menu_check_passes_the_default_and_names_a_broken_key(tmp_path: Pa
     assert code == 1
     line = text.splitlines().index('      "9": english') + 1
     assert f"error: {broken}:{line}: nodes.main.keys.9: no node named 'englsh' " in out
+
+
+async def test_menu_graph_writes_a_picture_of_every_node(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    svg = tmp_path / "menu.svg"
+    code, out, err = await hotline("menu", "graph", "ivr/default-menu.yaml", "-o", str(svg))
+    assert code == 0, err
+    root = ET.parse(svg).getroot()
+    titles = {t.text for t in root.iter("{http://www.w3.org/2000/svg}title")}
+    for node_id in ("welcome", "main", "repair", "account-pin", "goodbye"):
+        assert node_id in titles
+    assert "main&#45;&gt;repair" in svg.read_text() or "main->repair" in titles
