@@ -77,8 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     pbx.set_defaults(handler=cmd_pbx)
 
     prompts = sub.add_parser("prompts", help="prompt audio")
-    prompts.add_argument("action", choices=["build"])
-    prompts.set_defaults(handler=cmd_prompts)
+    prompts_sub = prompts.add_subparsers(required=True, metavar="ACTION")
+    prompts_sub.add_parser("build", help="synthesise missing prompts").set_defaults(
+        handler=cmd_prompts
+    )
+    prompts_import = prompts_sub.add_parser("import", help="use your own recording")
+    prompts_import.add_argument("prompt_id")
+    prompts_import.add_argument("file", type=Path)
+    prompts_import.add_argument("--lang", default="zh", choices=["zh", "en"])
+    prompts_import.set_defaults(handler=cmd_prompts_import)
 
     menu = sub.add_parser("menu", help="the voice menu (YAML)")
     menu_sub = menu.add_subparsers(required=True, metavar="ACTION")
@@ -188,6 +195,17 @@ def cmd_pbx(args: argparse.Namespace, config: Config, environ: Mapping[str, str]
 
 def cmd_prompts(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
     _build_prompts(config)
+    return 0
+
+
+def cmd_prompts_import(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    from prompts.build import import_prompt, load_catalogue
+
+    names = {"name_zh": config.service.name_zh, "name_en": config.service.name_en}
+    seconds = import_prompt(
+        config.prompts_dir, load_catalogue(names), args.prompt_id, args.lang, args.file
+    )
+    say(f"prompt {args.lang}/{args.prompt_id}: imported {args.file.name} ({seconds:.1f} s)")
     return 0
 
 

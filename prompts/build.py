@@ -77,6 +77,32 @@ def build(prompts_dir: Path, catalogue: Mapping[str, Prompt], say: Callable[[str
     return made
 
 
+def import_prompt(
+    prompts_dir: Path, catalogue: Mapping[str, Prompt], prompt_id: str, lang: str, source: Path
+) -> float:
+    """An admin's own recording (mp3, 44.1 kHz stereo wav, ...) replaces a prompt.
+    Returns its duration in seconds. ``build`` will not overwrite it."""
+    if prompt_id not in catalogue:
+        known = ", ".join(sorted(catalogue)[:8])
+        raise SetupError(f"no prompt '{prompt_id}' in the catalogue (e.g. {known}, ...)")
+    if lang not in LANGUAGES:
+        raise SetupError(f"language must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+    try:
+        with source.open("rb") as data:
+            audio = AudioSegment.from_file(data, format=source.suffix.lstrip(".") or None)
+    except FileNotFoundError:
+        raise SetupError(f"{source}: no such file") from None
+    except Exception as exc:  # pydub/ffmpeg report any unreadable input this way
+        raise SetupError(f"{source}: not an audio file ffmpeg can read ({exc})") from None
+    if len(audio) < 200:
+        raise SetupError(f"{source}: too short to be a prompt ({len(audio)} ms)")
+    write_formats(audio, prompts_dir, lang, prompt_id)
+    manifest = _read_manifest(prompts_dir)
+    manifest[f"{lang}/{prompt_id}"] = {"source": "import", "file": source.name}
+    _write_manifest(prompts_dir, manifest)
+    return len(audio) / 1000
+
+
 def write_formats(audio: AudioSegment, prompts_dir: Path, lang: str, prompt_id: str) -> None:
     """Normalise and write the .wav, .ulaw and .wav16 files of one prompt."""
     import audioop
