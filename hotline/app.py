@@ -27,6 +27,7 @@ from hotline.errors import SetupError
 from hotline.http import make_http_app
 from hotline.pbx.instance import PROMPTS_IN_CONTAINER, InstanceSpec
 from hotline.secrets import Secrets
+from ivr.blacklist import Blacklist
 from ivr.flow import CallFlow, CallState, MenuTiming
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,10 @@ class Controller:
         ari = AriRest(config.ari_url, config.ari.username, self.secrets.ari_password)
         store = CallStore(engine)
         timing = MenuTiming(config.menu.timeout, config.menu.tries)
+        blacklist = Blacklist(engine)
 
         async def run_flow(call_id: str, channel: CallChannel, resume: str | None) -> str:
-            flow = CallFlow(call_id, channel, store, timing)
+            flow = CallFlow(call_id, channel, store, timing, blacklist.screen)
             return await flow.run(CallState(resume) if resume else CallState.ANSWERING)
 
         registry = CallRegistry(ari, config.ari.app, store, run_flow)

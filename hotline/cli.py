@@ -105,6 +105,19 @@ def _parser() -> argparse.ArgumentParser:
     menu_graph.add_argument("-o", "--output", type=Path, default=Path("menu.svg"))
     menu_graph.set_defaults(handler=cmd_menu_graph)
 
+    black = sub.add_parser("blacklist", help="caller numbers and prefixes refused service")
+    black_sub = black.add_subparsers(required=True, metavar="ACTION")
+    black_add = black_sub.add_parser("add", help="refuse a number (or a prefix)")
+    black_add.add_argument("number")
+    black_add.add_argument("--prefix", action="store_true", help="every number starting so")
+    black_add.add_argument("--silent", action="store_true", help="reject without a prompt")
+    black_add.add_argument("--reason", default="")
+    black_add.set_defaults(handler=cmd_blacklist, action="add")
+    black_rm = black_sub.add_parser("remove", help="serve a number again")
+    black_rm.add_argument("number")
+    black_rm.set_defaults(handler=cmd_blacklist, action="remove")
+    black_sub.add_parser("list").set_defaults(handler=cmd_blacklist, action="list")
+
     check = sub.add_parser("config", help="show the effective configuration")
     check.add_argument("action", choices=["check"])
     check.set_defaults(handler=cmd_config)
@@ -258,6 +271,36 @@ def cmd_menu_graph(args: argparse.Namespace, config: Config, environ: Mapping[st
     render(to_dot(menu, load_catalogue(names)), args.output)
     say(f"menu graph written to {args.output}")
     return 0
+
+
+def cmd_blacklist(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    from hotline.db import create_schema, make_engine
+    from ivr.blacklist import Action, Blacklist
+
+    async def run() -> int:
+        engine = make_engine(config.db_url)
+        try:
+            await create_schema(engine)
+            blacklist = Blacklist(engine)
+            if args.action == "add":
+                action = Action.SILENT if args.silent else Action.REFUSE
+                await blacklist.add(args.number, args.prefix, action, args.reason)
+                kind = "prefix" if args.prefix else "number"
+                say(f"blacklisted {kind} {args.number} ({action.value})")
+            elif args.action == "remove":
+                if not await blacklist.remove(args.number):
+                    print(f"hotline: {args.number} was not blacklisted", file=sys.stderr)
+                    return 1
+                say(f"{args.number} removed from the blacklist")
+            else:
+                for e in await blacklist.entries():
+                    kind = "prefix" if e.prefix else "number"
+                    print(f"{e.pattern}\t{kind}\t{e.action}\t{e.reason}")
+            return 0
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
 
 
 def cmd_config(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:

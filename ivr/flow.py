@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from hotline.calls.session import CallChannel
 from hotline.calls.store import CallStore, now
 from hotline.pbx.instance import PROMPTS_IN_CONTAINER
+from ivr.blacklist import Action, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,10 @@ class CallFlow:
         channel: CallChannel,
         store: CallStore,
         timing: MenuTiming,
+        screen: Callable[[str], Awaitable[Verdict | None]],
         language: str = "zh",
     ) -> None:
+        self.screen = screen
         self.call_id = call_id
         self.channel = channel
         self.store = store
@@ -73,9 +76,26 @@ class CallFlow:
 
     # --- states ------------------------------------------------------------------------
     async def answering(self) -> CallState:
+        verdict = await self.screen(self.channel.caller_number)
+        if verdict is not None:
+            return await self.refuse(verdict)
         await self.channel.answer()
         await self.store.update(self.call_id, answered_at=now())
         return CallState.GREETING
+
+    async def refuse(self, verdict: Verdict) -> CallState:
+        """A blacklisted caller: a short refusal, or no answer at all."""
+        await self.store.log(
+            self.call_id, "blacklisted", pattern=verdict.pattern, action=verdict.action.value
+        )
+        self.disposition = "blacklisted"
+        if verdict.action is Action.SILENT:
+            await self.channel.hangup(reason="rejected")
+            return CallState.ENDED
+        await self.channel.answer()
+        await self.play("blacklisted", barge_in=False)
+        await self.channel.hangup()
+        return CallState.ENDED
 
     async def greeting(self) -> CallState:
         digit = await self.play("greeting")

@@ -62,7 +62,7 @@ class CallRegistry:
         if not self.accepting:
             return
         call_id = call_id or str(uuid.uuid4())
-        cc = CallChannel(self.ari, channel.id)
+        cc = CallChannel(self.ari, channel.id, channel.caller_number)
         task = asyncio.create_task(
             self._run(call_id, cc, channel, dialled, resume_state), name=f"call-{call_id}"
         )

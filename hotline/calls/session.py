@@ -33,9 +33,10 @@ class CallerHungUp(Exception):
 
 
 class CallChannel:
-    def __init__(self, ari: AriRest, channel_id: str) -> None:
+    def __init__(self, ari: AriRest, channel_id: str, caller_number: str = "") -> None:
         self.ari = ari
         self.channel_id = channel_id
+        self.caller_number = caller_number
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.typeahead: deque[str] = deque()  # digits pressed while nobody was asking
         self.hung_up = False
@@ -50,10 +51,10 @@ class CallChannel:
         except AriNotFound:
             raise CallerHungUp from None
 
-    async def hangup(self) -> None:
+    async def hangup(self, reason: str = "normal") -> None:
         self.hung_up = True
         try:
-            await self.ari.hangup(self.channel_id)
+            await self.ari.hangup(self.channel_id, reason)
         except AriNotFound:
             pass
 
