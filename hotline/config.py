@@ -242,9 +242,8 @@ def _apply_env(config: Config, environ: Mapping[str, str]) -> Config:
             built = _build(type(current), merged, section + ".", "environment")
             config = dataclasses.replace(config, **{section: built})
         else:
-            merged = {k: v for k, v in values.items()}
-            top = _build(Config, merged, "", "environment")
-            config = dataclasses.replace(config, **{k: getattr(top, k) for k in merged})
+            top = _build(Config, values, "", "environment")
+            config = dataclasses.replace(config, **{k: getattr(top, k) for k in values})
     return config
 
 

@@ -3,10 +3,10 @@ up on; a silent prefix is rejected unanswered; others are served; all is recorde
 
 from __future__ import annotations
 
+from tests.harness.cli import hotline
 from tests.harness.db import call_for
 from tests.harness.stack import Stack
 from tests.harness.tester import NotAnswered, Tester
-from tests.integration.test_commands import hotline
 
 
 async def test_blacklisted_callers_are_refused(controller: Stack, tester: Tester) -> None:
