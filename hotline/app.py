@@ -8,27 +8,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
-from collections.abc import Callable
+import time
+import zoneinfo
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from hotline.ari.errors import ApplicationReplaced
+from acd.callbacks import Callbacks
+from hotline.ari.errors import ApplicationReplaced, AriError
 from hotline.ari.events import EventStream
 from hotline.ari.rest import AriRest
+from hotline.calls.models import CallRecord
 from hotline.calls.registry import CallRegistry
 from hotline.calls.session import CallChannel
 from hotline.calls.store import CallStore
 from hotline.config import Config
 from hotline.db import create_schema, make_engine
 from hotline.errors import SetupError
-from hotline.http import make_http_app
-from hotline.pbx.instance import PROMPTS_IN_CONTAINER, InstanceSpec
+from hotline.http import AdminActions, make_http_app
+from hotline.pbx.instance import PROMPTS_IN_CONTAINER, InstanceSpec, write_includes
 from hotline.secrets import Secrets
+from ivr import model
+from ivr.accounts import Accounts
 from ivr.blacklist import Blacklist
-from ivr.flow import CallFlow, CallState, MenuTiming
+from ivr.call import CallServices, DialPlan, MenuCall
+from ivr.library import MenuLibrary
+from ivr.loader import load_menu
+from prompts.build import load_catalogue
+from recordings.messages import VoiceMessages
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +47,14 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 ASTERISK_CONF = PROJECT_DIR / "asterisk-conf"
 
 
-def pbx_spec(config: Config, secrets: Secrets) -> InstanceSpec:
+def pbx_spec(
+    config: Config, secrets: Secrets, numbers: Sequence[str] | None = None
+) -> InstanceSpec:
+    """The PBX container as configured. The numbers it accepts from the carrier are the
+    menu's (read from the menu file unless given)."""
     pbx = config.pbx
+    if numbers is None:
+        numbers = list(load_menu(config.menu.file).numbers)
     return InstanceSpec(
         container=pbx.container,
         image=pbx.image,
@@ -54,14 +71,26 @@ def pbx_spec(config: Config, secrets: Secrets) -> InstanceSpec:
         trunk_match=pbx.carrier_match,
         trunk_contact=pbx.carrier_contact,
         app=config.ari.app,
-        numbers=tuple(config.service.numbers),
+        numbers=tuple(numbers),
         max_call_seconds=pbx.max_call_seconds,
         extra_mounts={config.prompts_dir: PROMPTS_IN_CONTAINER},
     )
 
 
+def make_clock(local_start: str, timezone: str) -> Callable[[], dt.datetime]:
+    """The menu's clock: real time, or (menu.clock) a chosen local time moving on from
+    the moment the controller starts."""
+    if not local_start:
+        return lambda: dt.datetime.now(dt.UTC)
+    start = dt.datetime.fromisoformat(local_start)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=zoneinfo.ZoneInfo(timezone))
+    began = time.monotonic()
+    return lambda: start + dt.timedelta(seconds=time.monotonic() - began)
+
+
 class Controller:
-    """The running service: ARI event stream, call registry, database, HTTP."""
+    """The running service: ARI event stream, call registry, menu, database, HTTP."""
 
     def __init__(self, config: Config, secrets: Secrets) -> None:
         self.config = config
@@ -77,12 +106,14 @@ class Controller:
         engine = make_engine(config.db_url)
         ari = AriRest(config.ari_url, config.ari.username, self.secrets.ari_password)
         store = CallStore(engine)
-        timing = MenuTiming(config.menu.timeout, config.menu.tries)
-        blacklist = Blacklist(engine)
+        names = {"name_zh": config.service.name_zh, "name_en": config.service.name_en}
+        menus = MenuLibrary(config.menu.file, load_catalogue(names), engine)
+        registry: CallRegistry
 
-        async def run_flow(call_id: str, channel: CallChannel, resume: str | None) -> str:
-            flow = CallFlow(call_id, channel, store, timing, blacklist.screen)
-            return await flow.run(CallState(resume) if resume else CallState.ANSWERING)
+        async def run_flow(
+            call_id: str, channel: CallChannel, dialled: str, resume: CallRecord | None
+        ) -> str:
+            return await MenuCall(call_id, channel, services, dialled).run(resume)
 
         registry = CallRegistry(ari, config.ari.app, store, run_flow)
 
@@ -101,19 +132,50 @@ class Controller:
             heartbeat=config.ari.heartbeat,
             max_delay=config.ari.reconnect_max_delay,
         )
-        runner = web.AppRunner(make_http_app(lambda: self._health(stream, registry)))
+        admin = AdminActions(
+            reload_menu=lambda: self._reload(menus),
+            menu_info=lambda: {"version": menus.current.version, "file": str(menus.path)},
+        )
+        runner = web.AppRunner(
+            make_http_app(
+                lambda: self._health(stream, registry, menus), self.secrets.admin_token, admin
+            )
+        )
+        tasks: list[asyncio.Task[Any]] = []
         try:
             await create_schema(engine)
+            await menus.load()
+            menus.on_change.append(lambda old, new: self._sync_numbers(ari, old, new))
+            services = CallServices(
+                store=store,
+                menus=menus,
+                screen=Blacklist(engine).screen,
+                accounts=Accounts(engine),
+                messages=VoiceMessages(engine),
+                callbacks=Callbacks(engine),
+                attach_leg=registry.attach_leg,
+                detach_leg=registry.detach_leg,
+                clock=make_clock(config.menu.clock, menus.current.hours.timezone),
+                dialplan=DialPlan(
+                    app=config.ari.app,
+                    agent=config.pbx.agent_dial,
+                    outside=config.pbx.outside_dial,
+                    message_max_silence=config.menu.message_silence,
+                ),
+            )
             await runner.setup()
             await self._listen(runner)
             stream_task = asyncio.create_task(stream.run(), name="ari-events")
             stop_task = asyncio.create_task(stop.wait(), name="stop")
+            tasks = [stream_task, stop_task]
+            if config.menu.watch:
+                tasks.append(asyncio.create_task(menus.watch(), name="menu-watch"))
             try:
                 await asyncio.wait({stream_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (stream_task, stop_task):
+                for task in tasks:
                     task.cancel()
-                await asyncio.wait({stream_task, stop_task})
+                await asyncio.wait(tasks)
             failure = None if stream_task.cancelled() else stream_task.exception()
             if isinstance(failure, ApplicationReplaced):
                 raise SetupError(
@@ -129,6 +191,22 @@ class Controller:
             await ari.close()
             await engine.dispose()
 
+    @staticmethod
+    async def _reload(menus: MenuLibrary) -> dict[str, Any]:
+        result = await menus.load()
+        return result.as_json()
+
+    async def _sync_numbers(self, ari: AriRest, old: model.Menu, new: model.Menu) -> None:
+        """A reload that adds or drops hotline numbers updates the PBX's carrier context."""
+        if set(old.numbers) == set(new.numbers):
+            return
+        write_includes(pbx_spec(self.config, self.secrets, list(new.numbers)))
+        try:
+            await ari.reload_module("pbx_config.so")
+            log.info("the PBX now accepts %s", ", ".join(new.numbers))
+        except AriError as exc:
+            log.error("numbers changed but the dialplan reload failed: %s", exc.message)
+
     async def _listen(self, runner: web.AppRunner) -> None:
         http = self.config.http
         try:
@@ -140,8 +218,9 @@ class Controller:
             ) from None
 
     @staticmethod
-    def _health(stream: EventStream, registry: CallRegistry) -> dict[str, Any]:
+    def _health(stream: EventStream, registry: CallRegistry, menus: MenuLibrary) -> dict[str, Any]:
         return {
+            "menu": menus.current.version if menus.loaded else "",
             "ari": {
                 "connected": stream.status.connected,
                 "connects": stream.status.connects,

@@ -11,16 +11,15 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from hotline.app import ASTERISK_CONF, Controller, pbx_spec
 from hotline.config import Config, load_config
-from hotline.errors import HotlineError
+from hotline.errors import HotlineError, SetupError
 from hotline.pbx.image import ensure_image
 from hotline.pbx.instance import Instance
 from hotline.pbx.podman import Podman
 from hotline.secrets import ensure_secrets
-
-DEFAULT_MENU = Path(__file__).resolve().parents[1] / "ivr" / "default-menu.yaml"
 
 
 def say(message: str) -> None:
@@ -90,18 +89,23 @@ def _parser() -> argparse.ArgumentParser:
     menu = sub.add_parser("menu", help="the voice menu (YAML)")
     menu_sub = menu.add_subparsers(required=True, metavar="ACTION")
     menu_check = menu_sub.add_parser("check", help="validate a menu file")
-    menu_check.add_argument("file", type=Path)
+    menu_check.add_argument("file", type=Path, nargs="?", help="default: menu.file")
     menu_check.set_defaults(handler=cmd_menu_check)
 
+    menu_reload = menu_sub.add_parser(
+        "reload", help="check menu.file and put it in service (calls in progress stay)"
+    )
+    menu_reload.set_defaults(handler=cmd_menu_reload)
+
     menu_try = menu_sub.add_parser("try", help="walk a menu in the terminal (no PBX)")
-    menu_try.add_argument("file", type=Path, nargs="?", default=DEFAULT_MENU)
+    menu_try.add_argument("file", type=Path, nargs="?", help="default: menu.file")
     menu_try.add_argument("--dialled", default="", help="the number dialled (default: first)")
     menu_try.add_argument("--at", default="", help="local time, e.g. 2026-10-01T10:00")
     menu_try.add_argument("--pin", action="append", default=[], metavar="ACCOUNT=PIN")
     menu_try.set_defaults(handler=cmd_menu_try)
 
     menu_graph = menu_sub.add_parser("graph", help="draw a menu (svg, png, pdf or dot)")
-    menu_graph.add_argument("file", type=Path)
+    menu_graph.add_argument("file", type=Path, nargs="?", help="default: menu.file")
     menu_graph.add_argument("-o", "--output", type=Path, default=Path("menu.svg"))
     menu_graph.set_defaults(handler=cmd_menu_graph)
 
@@ -117,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
     black_rm.add_argument("number")
     black_rm.set_defaults(handler=cmd_blacklist, action="remove")
     black_sub.add_parser("list").set_defaults(handler=cmd_blacklist, action="list")
+
+    account = sub.add_parser("account", help="accounts whose PIN the menu verifies")
+    account_sub = account.add_subparsers(required=True, metavar="ACTION")
+    account_set = account_sub.add_parser("set", help="set an account's PIN")
+    account_set.add_argument("number")
+    account_set.add_argument("--pin", default="", help="the PIN (asked for when left out)")
+    account_set.set_defaults(handler=cmd_account_set)
 
     check = sub.add_parser("config", help="show the effective configuration")
     check.add_argument("action", choices=["check"])
@@ -169,14 +180,16 @@ async def _serve(
 
 
 def _print_call_in(config: Config) -> None:
+    from ivr.loader import load_menu
+
     pbx = config.pbx
-    numbers = ", ".join(config.service.numbers)
+    numbers = list(load_menu(config.menu.file).numbers)
     say("the hotline is up. To call in:")
     print(
-        f"    SIP: INVITE sip:{config.service.numbers[0]}@{pbx.bind_address}:{pbx.sip_port} "
-        f"from {pbx.carrier_match} (the carrier trunk; numbers: {numbers})\n"
+        f"    SIP: INVITE sip:{numbers[0]}@{pbx.bind_address}:{pbx.sip_port} "
+        f"from {pbx.carrier_match} (the carrier trunk; numbers: {', '.join(numbers)})\n"
         f"    e.g. a softphone on this machine: account without registration, "
-        f"server {pbx.bind_address}:{pbx.sip_port}, dial {config.service.numbers[0]}\n"
+        f"server {pbx.bind_address}:{pbx.sip_port}, dial {numbers[0]}\n"
         f"    health: http://{config.http.host}:{config.http.port}/health\n"
         f"    Ctrl-C stops the controller and the PBX.",
         flush=True,
@@ -234,6 +247,7 @@ def cmd_menu_check(args: argparse.Namespace, config: Config, environ: Mapping[st
     from prompts.build import load_catalogue
 
     names = {"name_zh": config.service.name_zh, "name_en": config.service.name_en}
+    args.file = args.file or config.menu.file
     menu, findings = check_file(args.file, load_catalogue(names))
     for finding in findings:
         print(f"{finding.level}: {finding.message}")
@@ -251,7 +265,7 @@ def cmd_menu_try(args: argparse.Namespace, config: Config, environ: Mapping[str,
     from ivr.try_ import try_menu
     from prompts.build import load_catalogue
 
-    menu = load_menu(args.file)
+    menu = load_menu(args.file or config.menu.file)
     tz = zoneinfo.ZoneInfo(menu.hours.timezone)
     now = dt.datetime.fromisoformat(args.at).replace(tzinfo=tz) if args.at else dt.datetime.now(tz)
     pins = dict(p.split("=", 1) for p in args.pin if "=" in p)
@@ -266,7 +280,7 @@ def cmd_menu_graph(args: argparse.Namespace, config: Config, environ: Mapping[st
     from ivr.loader import load_menu
     from prompts.build import load_catalogue
 
-    menu = load_menu(args.file)
+    menu = load_menu(args.file or config.menu.file)
     names = {"name_zh": menu.name_zh, "name_en": menu.name_en}
     render(to_dot(menu, load_catalogue(names)), args.output)
     say(f"menu graph written to {args.output}")
@@ -301,6 +315,63 @@ def cmd_blacklist(args: argparse.Namespace, config: Config, environ: Mapping[str
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def cmd_menu_reload(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    """Ask the running controller to reload; it checks the file first and keeps the
+    running menu when the file is broken."""
+    import aiohttp
+
+    secrets = ensure_secrets(config.state_dir)
+    host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::") else config.http.host
+    url = f"http://{host}:{config.http.port}/admin/menu/reload"
+
+    async def run() -> tuple[int, dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {secrets.admin_token}"}
+        async with aiohttp.ClientSession() as http, http.post(url, headers=headers) as resp:
+            return resp.status, await resp.json()
+
+    try:
+        status, body = asyncio.run(run())
+    except aiohttp.ClientError as exc:
+        raise SetupError(f"the controller is not reachable at {url}: {exc}") from None
+    if status != 200:
+        print(f"hotline: menu rejected: {body.get('message', body)}", file=sys.stderr)
+        for extra in body.get("details", {}).get("errors", [])[1:]:
+            print(f"hotline:   also: {extra}", file=sys.stderr)
+        print("hotline: the running menu is unchanged", file=sys.stderr)
+        return 1
+    for warning in body.get("warnings", []):
+        print(f"warning: {warning}")
+    if body["changed"]:
+        say(
+            f"menu {body['version']} in service ({body['nodes']} nodes); calls in progress "
+            "finish on the version they started with"
+        )
+    else:
+        say(f"menu {body['version']} already in service")
+    return 0
+
+
+def cmd_account_set(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    import getpass
+
+    from hotline.db import create_schema, make_engine
+    from ivr.accounts import Accounts
+
+    pin = args.pin or getpass.getpass(f"PIN for account {args.number}: ")
+
+    async def run() -> None:
+        engine = make_engine(config.db_url)
+        try:
+            await create_schema(engine)
+            await Accounts(engine).set_pin(args.number, pin)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    say(f"PIN of account {args.number} set")
+    return 0
 
 
 def cmd_config(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:

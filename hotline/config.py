@@ -9,6 +9,7 @@ composition root reads ``os.environ``: ``load_config`` receives the environment 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import difflib
 import typing
 from collections.abc import Callable, Mapping
@@ -21,17 +22,26 @@ import yaml
 from hotline.errors import ConfigError
 
 ENV_PREFIX = "HOTLINE_"
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+DEFAULT_MENU = Path(__file__).resolve().parents[1] / "ivr" / "default-menu.yaml"
 
 
 def _port(value: int) -> str | None:
     return None if 1 <= value <= 65535 else "expected a port number 1-65535"
 
 
-def _digits(values: list[str]) -> str | None:
-    bad = [v for v in values if not v.isdigit()]
-    if not values:
-        return "expected at least one number"
-    return f"numbers must be digits only, got {bad[0]!r}" if bad else None
+def _dial_template(value: str) -> str | None:
+    return None if "{target}" in value else "must contain {target}, e.g. PJSIP/{target}"
+
+
+def _local_time(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        return "expected a local time like 2026-10-01T10:00"
+    return None
 
 
 def _nonempty(value: str) -> str | None:
@@ -44,11 +54,10 @@ def _check(fn: Callable[[Any], str | None]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """The hotline as callers know it."""
+    """The hotline as callers know it (its numbers are in the menu file)."""
 
     name_zh: str = field(default="XX", metadata=_check(_nonempty))
     name_en: str = field(default="XX", metadata=_check(_nonempty))
-    numbers: list[str] = field(default_factory=lambda: ["4008001234"], metadata=_check(_digits))
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,9 @@ class PbxConfig:
     carrier_match: str = "127.0.0.1"
     # Where calls to outside numbers go (a SIP URI); empty means no outbound trunk.
     carrier_contact: str = ""
+    # How the menu's transfer targets are dialled: agent:<ext> and outside:<number>.
+    agent_dial: str = field(default="PJSIP/{target}", metadata=_check(_dial_template))
+    outside_dial: str = field(default="PJSIP/{target}@carrier", metadata=_check(_dial_template))
     # Guard against a channel left in Stasis forever (TIMEOUT(absolute)).
     max_call_seconds: int = 3600
     ready_timeout: float = 60.0
@@ -93,10 +105,16 @@ class HttpConfig:
 
 @dataclass(frozen=True)
 class MenuConfig:
-    """Input timing for the voice menu (peers' defaults: 5 s, 3 tries)."""
+    """The voice menu file (timeouts, tries and everything else are in the file)."""
 
-    timeout: float = 5.0
-    tries: int = 3
+    file: Path = DEFAULT_MENU
+    # Reload when the file changes (checked every second); `hotline menu reload` always works.
+    watch: bool = True
+    # A fixed local start time for the menu's clock, e.g. "2026-10-01T10:00" in the menu's
+    # time zone: to try holiday greetings and after-hours flows before the day comes.
+    clock: str = field(default="", metadata=_check(_local_time))
+    # Caller silence that ends a voice message, in seconds.
+    message_silence: int = 5
 
 
 @dataclass(frozen=True)
@@ -182,8 +200,8 @@ def _coerce(value: Any, hint: Any, f: dataclasses.Field[Any], key: str, source: 
         return ConfigError(f"{source}: key '{key}': {why}, got {value!r}")
 
     if hint is bool:
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false"):
-            value = value.lower() in ("1", "true", "yes", "on")
+        if isinstance(value, str) and value.lower() in (*TRUE_WORDS, *FALSE_WORDS):
+            value = value.lower() in TRUE_WORDS
         if not isinstance(value, bool):
             raise fail("expected true or false")
     elif hint is int:
@@ -205,7 +223,7 @@ def _coerce(value: Any, hint: Any, f: dataclasses.Field[Any], key: str, source: 
             raise fail("expected a string")
         value = str(value)
     elif hint is Path:
-        if not isinstance(value, str):
+        if not isinstance(value, str | Path):
             raise fail("expected a path")
         value = Path(value)
     elif typing.get_origin(hint) is list:

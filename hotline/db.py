@@ -32,8 +32,12 @@ def make_engine(url: str) -> AsyncEngine:
 
 async def create_schema(engine: AsyncEngine) -> None:
     """Create missing tables (no migrations yet: the schema only grows)."""
-    import hotline.calls.models  # noqa: F401  (registers the tables)
-    import ivr.blacklist  # noqa: F401
+    import acd.callbacks  # noqa: F401  (each import registers its tables)
+    import hotline.calls.models  # noqa: F401
+    import ivr.accounts
+    import ivr.blacklist
+    import ivr.library  # noqa: F401
+    import recordings.messages  # noqa: F401
 
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)

@@ -1,18 +1,75 @@
-"""The controller's HTTP listener. For now: /health, used by tests and monitoring."""
+"""The controller's HTTP listener: /health for monitoring, /admin/* for admin commands.
+
+Admin requests carry ``Authorization: Bearer <admin token>`` (generated on first run into
+the state directory's secrets.json). Errors are mapped to responses in one place: a
+``HotlineError`` becomes its own status with ``{error_id, message, details}``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from hotline.errors import HotlineError
 
-def make_http_app(health: Callable[[], dict[str, Any]]) -> web.Application:
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Unauthorized(HotlineError):
+    error_id = "unauthorized"
+    http_status = 401
+
+
+@dataclass(frozen=True)
+class AdminActions:
+    """What admins can ask of the running controller."""
+
+    reload_menu: Callable[[], Awaitable[dict[str, Any]]]
+    menu_info: Callable[[], dict[str, Any]]
+
+
+def make_http_app(
+    health: Callable[[], dict[str, Any]], admin_token: str, admin: AdminActions
+) -> web.Application:
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except HotlineError as exc:
+            return web.json_response(exc.as_dict(), status=exc.http_status)
+
+    @web.middleware
+    async def admin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/admin/"):
+            sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not sent or not hmac.compare_digest(sent.encode(), admin_token.encode()):
+                raise Unauthorized("admin requests need the admin token (see secrets.json)")
+        return await handler(request)
+
     async def get_health(_request: web.Request) -> web.Response:
         body = health()
         return web.json_response(body, status=200 if body["ari"]["connected"] else 503)
 
-    app = web.Application()
+    async def post_reload(_request: web.Request) -> web.Response:
+        return web.json_response(await admin.reload_menu(), dumps=_dumps)
+
+    async def get_menu(_request: web.Request) -> web.Response:
+        return web.json_response(admin.menu_info(), dumps=_dumps)
+
+    app = web.Application(middlewares=[errors, admin_only])
     app.router.add_get("/health", get_health)
+    app.router.add_post("/admin/menu/reload", post_reload)
+    app.router.add_get("/admin/menu", get_menu)
     return app
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Secrets:
     ari_password: str
+    admin_token: str  # `hotline menu reload` and other admin commands send it to the controller
 
 
 def ensure_secrets(state_dir: Path) -> Secrets:
@@ -19,10 +20,12 @@ def ensure_secrets(state_dir: Path) -> Secrets:
     data: dict[str, str] = {}
     if path.exists():
         data = json.loads(path.read_text(encoding="utf-8"))
-    if not data.get("ari_password"):
-        data["ari_password"] = secrets.token_urlsafe(24)
+    missing = [k for k in ("ari_password", "admin_token") if not data.get(k)]
+    for key in missing:
+        data[key] = secrets.token_urlsafe(24)
+    if missing:
         state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(data, out, indent=1)
-    return Secrets(ari_password=data["ari_password"])
+    return Secrets(ari_password=data["ari_password"], admin_token=data["admin_token"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ivr import model
 from ivr.loader import build_menu
-from ivr.source import KeyPath, MenuError, Source, read_source
+from ivr.source import KeyPath, MenuError, Source, parse_source, read_source
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,25 @@ class Finding:
 def check_file(path: Path, prompt_ids: Iterable[str]) -> tuple[model.Menu | None, list[Finding]]:
     """Load and check a menu file; the menu is None when it has errors."""
     try:
-        source = read_source(path)
+        return check_source(read_source(path), prompt_ids)
+    except MenuError as exc:
+        return None, [Finding("error", exc.message)]
+
+
+def check_text(
+    path: Path, text: str, prompt_ids: Iterable[str]
+) -> tuple[model.Menu | None, list[Finding]]:
+    """Like ``check_file``, on text already read (what gets stored is what was checked)."""
+    try:
+        return check_source(parse_source(path, text), prompt_ids)
+    except MenuError as exc:
+        return None, [Finding("error", exc.message)]
+
+
+def check_source(
+    source: Source, prompt_ids: Iterable[str]
+) -> tuple[model.Menu | None, list[Finding]]:
+    try:
         menu = build_menu(source)
     except MenuError as exc:
         return None, [Finding("error", exc.message)]

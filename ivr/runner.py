@@ -40,6 +40,9 @@ class MenuServices(Protocol):
 
     async def request_callback(self) -> None: ...
 
+    async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> bool:
+        """Hand the call to the ACD; True when it took the call (the menu then ends)."""
+
 
 @dataclass(frozen=True)
 class Ended:
@@ -203,12 +206,13 @@ class MenuRunner:
             prompts = [node.wrong_prompt]
         return node.fail
 
-    async def _queue(self, node: model.QueueNode) -> str:
-        # The ACD arrives with the queueing issue; until then a queue leads to its fallback.
+    async def _queue(self, node: model.QueueNode) -> str | Ended:
         priority = node.priority if node.priority is not None else self.ctx.priority
         self.ctx.variables["queue"] = node.queue
         self.ctx.variables["queue_priority"] = str(priority)
-        return node.fallback
+        if await self.services.enqueue(node.queue, node.skills, priority):
+            return Ended("queued", {"queue": node.queue})
+        return node.fallback  # no ACD (yet), or it cannot take the call: a person directly
 
     async def _transfer(self, node: model.TransferNode) -> str | Ended:
         await self.say([node.prompt], barge_in=False)

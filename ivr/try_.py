@@ -66,6 +66,10 @@ class TerminalServices:
     async def request_callback(self) -> None:
         self.out.write("  [callback requested]\n")
 
+    async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> bool:
+        self.out.write(f"  [queue {queue}, skills {list(skills)}, priority {priority}: no ACD]\n")
+        return False
+
 
 async def try_menu(
     menu: model.Menu,

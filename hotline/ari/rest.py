@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -195,15 +195,39 @@ class AriRest:
         fmt: str = "wav",
         max_duration: int = 0,
         if_exists: str = "overwrite",
+        max_silence: int = 0,
+        terminate_on: str = "none",
+        beep: bool = False,
     ) -> LiveRecording:
-        params: dict[str, str | int] = {
+        params: dict[str, str | int | bool] = {
             "name": name,
             "format": fmt,
             "ifExists": if_exists,
             "maxDurationSeconds": max_duration,
+            "maxSilenceSeconds": max_silence,
+            "terminateOn": terminate_on,
+            "beep": beep,
         }
         data = await self.request("POST", f"/channels/{_q(channel_id)}/record", params)
         return LiveRecording.from_json(data)
+
+    # --- bridges ----------------------------------------------------------------------------
+    async def create_bridge(self, bridge_id: str, kind: str = "mixing") -> None:
+        await self.request("POST", f"/bridges/{_q(bridge_id)}", {"type": kind})
+
+    async def add_to_bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
+        params = {"channel": ",".join(channel_ids)}
+        await self.request("POST", f"/bridges/{_q(bridge_id)}/addChannel", params)
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{_q(bridge_id)}")
+
+    async def bridge_ids(self) -> list[str]:
+        return [b["id"] for b in await self.request("GET", "/bridges")]
+
+    # --- the PBX itself ------------------------------------------------------------------------
+    async def reload_module(self, module: str) -> None:
+        await self.request("PUT", f"/asterisk/modules/{_q(module)}")
 
     # --- playbacks and recordings --------------------------------------------------------
     async def playback(self, playback_id: str) -> Playback:

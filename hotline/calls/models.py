@@ -27,6 +27,12 @@ class CallRecord(Base):
     keys: Mapped[str] = mapped_column(String(256), default="")
     language: Mapped[str] = mapped_column(String(8), default="zh")
     disposition: Mapped[str | None] = mapped_column(String(32))
+    # The voice menu: the version the call started on (calls finish on it across a
+    # reload), where it stands, and what it collected; enough to resume after a restart.
+    menu_version: Mapped[str] = mapped_column(String(16), default="")
+    node: Mapped[str] = mapped_column(String(64), default="")
+    priority: Mapped[int] = mapped_column(Integer, default=5)
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_calls_open", "ended_at"),)
 

@@ -9,6 +9,7 @@ A failing flow never strands the caller: the channel is handed to the dialplan f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,15 +18,23 @@ from dataclasses import dataclass
 from hotline.ari.errors import AriError, AriNotFound
 from hotline.ari.models import Channel, Event
 from hotline.ari.rest import AriRest
+from hotline.calls.models import CallRecord
 from hotline.calls.session import GONE, RESYNC, CallChannel, CallerHungUp
 from hotline.calls.store import CallStore
 
 log = logging.getLogger(__name__)
 
-# Runs a call's state machine to the end and returns its disposition. ``resume_state``
-# is the stored state of a call picked up again after a restart, or None for a new call.
-FlowRunner = Callable[[str, CallChannel, str | None], Awaitable[str]]
+# Runs a call's state machine to the end and returns its disposition; arguments: call id,
+# channel, dialled number, and the stored record of a call picked up again after a
+# restart (None for a new call).
+FlowRunner = Callable[[str, CallChannel, str, CallRecord | None], Awaitable[str]]
 FALLBACK_CONTEXT = "fallback"
+# Channels a call places itself (an agent's phone, an outside number) carry this prefix
+# and the app argument "leg": their events go to the call that placed them, and
+# reconciliation never mistakes them for callers.
+LEG_PREFIX = "leg-"
+LEG_KEY = "_leg"  # the call variable that names the call's live leg, for resume
+BRIDGE_PREFIX = "br-"  # a call's bridge is BRIDGE_PREFIX + call id
 
 
 @dataclass
@@ -42,32 +51,67 @@ class CallRegistry:
         self.store = store
         self.run_flow = run_flow
         self.calls: dict[str, ActiveCall] = {}  # by caller channel id
+        self.legs: dict[str, ActiveCall] = {}  # by leg channel id
+        self._chores: set[asyncio.Task[None]] = set()  # small fire-and-forget clean-ups
         self.accepting = True
 
     # --- events -------------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
         if event.type == "StasisStart":
             channel = event.channel
-            if channel is not None and channel.id not in self.calls:
-                self._start(channel, dialled=(event.args or [channel.exten])[0])
+            known = channel is not None and (channel.id in self.calls or channel.id in self.legs)
+            if channel is not None and not known:
+                if channel.id.startswith(LEG_PREFIX):
+                    log.warning("leg %s has no call any more; hanging it up", channel.id)
+                    self._spawn_hangup(channel.id)
+                else:
+                    self._start(channel, dialled=(event.args or [channel.exten])[0])
                 return
         for channel_id in event.channel_ids():
-            call = self.calls.get(channel_id)
+            call = self.calls.get(channel_id) or self.legs.get(channel_id)
             if call is not None:
                 call.channel.deliver(event)
 
-    def _start(
-        self, channel: Channel, dialled: str, call_id: str = "", resume_state: str | None = None
-    ) -> None:
+    def attach_leg(self, leg_id: str, caller_channel_id: str) -> None:
+        """Route the events of ``leg_id`` (placed by a call) to that call."""
+        call = self.calls.get(caller_channel_id)
+        if call is not None:
+            self.legs[leg_id] = call
+
+    def detach_leg(self, leg_id: str) -> None:
+        self.legs.pop(leg_id, None)
+
+    def _start(self, channel: Channel, dialled: str, resume: CallRecord | None = None) -> None:
         if not self.accepting:
             return
-        call_id = call_id or str(uuid.uuid4())
+        call_id = resume.id if resume is not None else str(uuid.uuid4())
         cc = CallChannel(self.ari, channel.id, channel.caller_number)
         task = asyncio.create_task(
-            self._run(call_id, cc, channel, dialled, resume_state), name=f"call-{call_id}"
+            self._run(call_id, cc, channel, dialled, resume), name=f"call-{call_id}"
         )
-        self.calls[channel.id] = ActiveCall(call_id, cc, task)
-        task.add_done_callback(lambda _t: self.calls.pop(channel.id, None))
+        active = ActiveCall(call_id, cc, task)
+        self.calls[channel.id] = active
+        leg = str((resume.variables or {}).get(LEG_KEY, "")) if resume is not None else ""
+        if leg:
+            self.legs[leg] = active
+
+        def forget(_task: asyncio.Task[None]) -> None:
+            self.calls.pop(channel.id, None)
+            for leg_id in [k for k, v in self.legs.items() if v is active]:
+                del self.legs[leg_id]
+
+        task.add_done_callback(forget)
+
+    def _spawn_hangup(self, channel_id: str) -> None:
+        task = asyncio.create_task(self._hangup_quietly(channel_id), name=f"hangup-{channel_id}")
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    async def _hangup_quietly(self, channel_id: str) -> None:
+        try:
+            await self.ari.hangup(channel_id)
+        except AriError:
+            pass
 
     async def _run(
         self,
@@ -75,17 +119,17 @@ class CallRegistry:
         cc: CallChannel,
         channel: Channel,
         dialled: str,
-        resume_state: str | None,
+        resume: CallRecord | None,
     ) -> None:
         """The call's task: its flow inside an error boundary that never strands the caller."""
         try:
-            if resume_state is None:
+            if resume is None:
                 await self.store.open_call(
                     call_id, channel.id, dialled, channel.caller_number, state="answering"
                 )
             else:
-                await self.store.log(call_id, "resumed", state=resume_state)
-            disposition = await self.run_flow(call_id, cc, resume_state)
+                await self.store.log(call_id, "resumed", state=resume.state, node=resume.node)
+            disposition = await self.run_flow(call_id, cc, dialled, resume)
         except CallerHungUp:
             disposition = "caller_hangup"
         except Exception:
@@ -107,7 +151,14 @@ class CallRegistry:
         for channel_id, record in open_by_channel.items():
             if channel_id not in live and channel_id not in self.calls:
                 await self.store.close_call(record.id, "lost")
-        for channel_id in live - set(self.calls):
+        owned_legs = {
+            str(r.variables.get(LEG_KEY)) for r in open_by_channel.values() if r.variables
+        }
+        for channel_id in live - set(self.calls) - set(self.legs):
+            if channel_id.startswith(LEG_PREFIX):
+                if channel_id not in owned_legs:
+                    self._spawn_hangup(channel_id)  # its call is gone: nobody to talk to
+                continue
             try:
                 channel = await self.ari.channel(channel_id)
             except AriNotFound:
@@ -115,7 +166,7 @@ class CallRegistry:
             stored = open_by_channel.get(channel_id)
             if stored is not None:
                 log.info("resuming call %s in state %s", stored.id, stored.state)
-                self._start(channel, stored.dialled_number, stored.id, stored.state)
+                self._start(channel, stored.dialled_number, stored)
             else:
                 log.info("adopting channel %s found in Stasis", channel_id)
                 self._start(channel, channel.exten)
@@ -125,14 +176,21 @@ class CallRegistry:
         """Stop every call task. With ``hand_over`` callers go to the dialplan fallback;
         without, they stay in Stasis for the next controller to resume."""
         self.accepting = False
+        for chore in list(self._chores):
+            chore.cancel()
         calls = list(self.calls.items())
+        legs = list(self.legs)
         for _, call in calls:
             call.task.cancel()
         if calls:
             await asyncio.wait([c.task for _, c in calls], timeout=timeout)
         if hand_over:
             async with asyncio.timeout(timeout):
+                for leg in legs:  # an agent left alone in a bridge would wait forever
+                    await self._hangup_quietly(leg)
                 for channel_id, call in calls:
+                    with contextlib.suppress(AriError):
+                        await self.ari.destroy_bridge(f"{BRIDGE_PREFIX}{call.call_id}")
                     await self._hand_to_fallback(channel_id)
                     await self.store.close_call(call.call_id, "controller_stopped")
 

@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 
 from hotline.ari.errors import AriNotFound
 from hotline.ari.models import Event
@@ -73,7 +74,7 @@ class CallChannel:
                 if event.playback and event.playback.state == "failed":
                     log.warning("playback failed on %s: %s", self.channel_id, media)
                 return None
-            if event.type == "ChannelDtmfReceived":
+            if event.type == "ChannelDtmfReceived" and self._mine(event):
                 if not barge_in:
                     self.typeahead.append(event.digit)
                     continue
@@ -92,14 +93,59 @@ class CallChannel:
                 event = await asyncio.wait_for(self._next_event(), left)
             except TimeoutError:
                 return None
-            if event.type == "ChannelDtmfReceived":
+            if event.type == "ChannelDtmfReceived" and self._mine(event):
                 return event.digit
         return None
 
+    async def wait_event(self, predicate: Callable[[Event], bool], timeout: float | None) -> Event:
+        """The next event routed to this call that matches (the caller's own, or a leg's
+        such as an agent's phone); TimeoutError after ``timeout`` seconds (None: no limit,
+        a hang-up still ends the wait). Keys pressed
+        meanwhile are kept for the next question."""
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self._next_event()
+                if predicate(event):
+                    return event
+                if event.type == "ChannelDtmfReceived" and self._mine(event):
+                    self.typeahead.append(event.digit)
+
+    async def record(self, name: str, max_seconds: int, max_silence: int) -> float:
+        """Record what the caller says (a beep first; ``#`` or silence ends it); returns
+        the length in seconds, 0 when nothing was kept."""
+        try:
+            await self.ari.record(
+                self.channel_id,
+                name,
+                fmt="wav",
+                max_duration=max_seconds,
+                max_silence=max_silence,
+                terminate_on="#",
+                beep=True,
+            )
+        except AriNotFound:
+            raise CallerHungUp from None
+        finished = await self.wait_event(
+            lambda e: (
+                e.type in ("RecordingFinished", "RecordingFailed")
+                and e.recording is not None
+                and e.recording.name == name
+            ),
+            max_seconds + 10,
+        )
+        recording = finished.recording
+        if finished.type == "RecordingFailed" or recording is None:
+            log.warning("recording %s failed on %s", name, self.channel_id)
+            return 0.0
+        return float(recording.duration or 0)
+
     # --- internals ------------------------------------------------------------------------
+    def _mine(self, event: Event) -> bool:
+        return event.channel is not None and event.channel.id == self.channel_id
+
     async def _next_event(self) -> Event:
         event = await self.events.get()
-        if event.type in HANGUP_EVENTS:
+        if event.type in HANGUP_EVENTS and (event.type == GONE or self._mine(event)):
             self.hung_up = True
             raise CallerHungUp
         if event.type == RESYNC:

@@ -33,6 +33,7 @@ class CallStore:
             state=state,
             keys="",
             language="zh",
+            variables={},
         )
         async with self._sessions.begin() as db:
             db.add(record)
@@ -49,6 +50,11 @@ class CallStore:
     async def get(self, call_id: str) -> CallRecord | None:
         async with self._sessions() as db:
             return await db.get(CallRecord, call_id)
+
+    async def by_channel(self, channel_id: str) -> CallRecord | None:
+        async with self._sessions() as db:
+            rows = await db.scalars(select(CallRecord).where(CallRecord.channel_id == channel_id))
+            return rows.first()
 
     async def open_calls(self) -> Sequence[CallRecord]:
         async with self._sessions() as db:

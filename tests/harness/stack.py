@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -21,7 +22,7 @@ import aiohttp
 import yaml
 
 from hotline.app import ASTERISK_CONF, pbx_spec
-from hotline.config import Config, load_config
+from hotline.config import DEFAULT_MENU, Config, load_config
 from hotline.pbx.instance import Instance, InstanceSpec
 from hotline.pbx.podman import Podman
 from hotline.secrets import ensure_secrets
@@ -43,6 +44,11 @@ class Ports:
     ari_proxy: int = 8191
 
 
+# The menu's clock in tests: a Tuesday within business hours, not a holiday, whatever
+# the time the suite runs; tests of hours and holidays start a controller at other times.
+IN_HOURS = "2026-11-24T10:00"
+
+
 def controller_settings(state: Path, ports: Ports) -> dict[str, object]:
     return {
         "state_dir": str(state),
@@ -52,7 +58,10 @@ def controller_settings(state: Path, ports: Ports) -> dict[str, object]:
             "rtp_start": ports.pbx_rtp,
             "rtp_end": ports.pbx_rtp + 999,
             "carrier_contact": f"sip:127.0.0.1:{ports.tester_sip}",
+            # Agents' phones and outside numbers are all on the tester, over the trunk.
+            "agent_dial": "PJSIP/{target}@carrier",
         },
+        "menu": {"file": str(state / "menu.yaml"), "clock": IN_HOURS},
         "ari": {
             "port": ports.pbx_ari,
             "url": f"http://127.0.0.1:{ports.ari_proxy}",
@@ -101,8 +110,11 @@ class ControllerProcess:
     def health_url(self) -> str:
         return f"http://{self.config.http.host}:{self.config.http.port}/health"
 
-    async def start(self) -> None:
+    async def start(self, **settings: str) -> None:
+        """Start ``hotline serve``; ``settings`` are extra environment variables
+        (HOTLINE_<SECTION>_<KEY>) on top of the stack's config file."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+        env.update(settings)
         with self.log_file.open("ab") as log:  # the child keeps its own copy
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -167,6 +179,8 @@ class Stack:
         settings = controller_settings(state, ports)
         self.config_file = state / "hotline.yaml"
         state.mkdir(parents=True, exist_ok=True)
+        self.menu_file = state / "menu.yaml"  # the admins' copy, edited by reload tests
+        shutil.copyfile(DEFAULT_MENU, self.menu_file)
         self.config_file.write_text(yaml.safe_dump(settings), encoding="utf-8")
         self.config = load_config(self.config_file, {})
         self.secrets = ensure_secrets(state)

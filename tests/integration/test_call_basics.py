@@ -17,23 +17,21 @@ async def test_caller_hears_greeting_and_key_is_stored(controller: Stack, tester
         controller.prompt("main-menu"), timeout=20, after_s=greeting.offset_s
     )
     assert menu.offset_s > greeting.offset_s
-    await caller.press("3")
-    ack = await caller.expect_heard(
-        controller.prompt("choice-received"), timeout=15, after_s=menu.offset_s
+    await caller.press("9")  # English, please
+    english = await caller.expect_heard(
+        controller.prompt("main-menu", "en"), timeout=20, after_s=menu.offset_s
     )
-    goodbye = await caller.expect_heard(
-        controller.prompt("goodbye"), timeout=20, after_s=ack.offset_s
-    )
-    assert goodbye.offset_s > ack.offset_s
-    await caller.wait_hung_up(timeout=15)  # the PBX hangs up after goodbye
+    await caller.hangup()
 
     record: CallRecord = await call_for(controller, "13800138000", timeout=10, closed=True)
     assert record.dialled_number == "4008001234"
     assert record.caller_number == "13800138000"
-    assert record.keys == "3"
-    assert record.disposition == "completed"
+    assert record.keys == "9"
+    assert record.language == "en"
+    assert record.priority == 5  # the 400 number's priority in the default menu
+    assert record.disposition == "caller_hangup"
     assert record.answered_at is not None
-    assert record.duration_s is not None and record.duration_s > goodbye.offset_s - 1
+    assert record.duration_s is not None and record.duration_s > english.offset_s - 1
 
 
 async def test_caller_hang_up_closes_the_record(controller: Stack, tester: Tester) -> None:
@@ -51,7 +49,7 @@ async def test_caller_hang_up_closes_the_record(controller: Stack, tester: Teste
 
 async def test_carrier_reaches_only_hotline_numbers(controller: Stack, tester: Tester) -> None:
     """A carrier call to any other number (a mobile, an outside line) goes nowhere."""
-    for number in ("13812345678", "0085212345678", "4008001235"):
+    for number in ("13812345678", "0085212345678", "4008009999"):
         with pytest.raises(NotAnswered) as refused:
             await tester.call(number, caller_id="13600136000")
         assert refused.value.cause == 1  # UNALLOCATED: SIP 404, no route from the carrier
@@ -60,5 +58,6 @@ async def test_carrier_reaches_only_hotline_numbers(controller: Stack, tester: T
     )
     lines = [ln.strip() for ln in result.out.splitlines() if "=>" in ln or "Include" in ln]
     assert lines == [
-        "'4008001234' =>   1. Goto(hotline,${EXTEN},1)                   [hotline-numbers.conf:1]"
+        "'4008001234' =>   1. Goto(hotline,${EXTEN},1)                   [hotline-numbers.conf:1]",
+        "'4008001235' =>   1. Goto(hotline,${EXTEN},1)                   [hotline-numbers.conf:2]",
     ]

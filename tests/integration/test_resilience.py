@@ -34,13 +34,11 @@ async def test_event_socket_cut_mid_call_reconnects_and_call_goes_on(
         lambda h: h["ari"]["connected"] and h["ari"]["connects"] > before["ari"]["connects"], 15
     )
     await caller.press("2")
-    await caller.expect_heard(
-        controller.prompt("choice-received"), timeout=15, after_s=menu.offset_s
-    )
-    await caller.wait_hung_up(timeout=20)
+    await caller.expect_heard(controller.prompt("repair-menu"), timeout=15, after_s=menu.offset_s)
+    await caller.hangup()
     record = await call_for(controller, "13700137002", timeout=10, closed=True)
     assert record.keys == "2"
-    assert record.disposition == "completed"
+    assert record.disposition == "caller_hangup"
 
 
 async def test_killed_controller_is_replaced_and_resumes_the_call(
@@ -58,13 +56,13 @@ async def test_killed_controller_is_replaced_and_resumes_the_call(
     again = await caller.expect_heard(
         controller.prompt("main-menu"), timeout=25, after_s=menu.offset_s + 1
     )
-    await caller.press("4")
-    await caller.expect_heard(
-        controller.prompt("choice-received"), timeout=15, after_s=again.offset_s
-    )
+    await caller.press("2")
+    await caller.expect_heard(controller.prompt("repair-menu"), timeout=15, after_s=again.offset_s)
+    await caller.hangup()
     record = await call_for(controller, "13700137003", timeout=20, closed=True)
-    assert record.keys == "4"
-    assert record.disposition == "completed"
+    assert record.keys == "2"
+    assert record.node == "repair"  # the stored position moved on after the resume
+    assert record.disposition == "caller_hangup"
     assert "resumed" in [e.kind for e in await events_of(controller, record.id)]
 
 

@@ -74,6 +74,9 @@ class Services:
     async def request_callback(self) -> None:
         pass
 
+    async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> bool:
+        return False
+
 
 async def walk(
     caller: ScriptedCaller,

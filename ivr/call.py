@@ -1,0 +1,357 @@
+"""A live call through the voice menu: the menu runner on a real channel.
+
+The call's state machine has few named states, stored on the call record at every move
+together with the menu node, the menu version, the language and what the caller entered,
+so a restarted controller resumes the call where it stood:
+
+    answering --(blacklisted)--> ended
+    answering --> menu (node by node, MenuRunner) --> ended
+                  menu --(transfer answered)--> connected --> ended
+
+The menu part speaks to the caller through ``ChannelIO`` and acts through
+``LiveServices`` (PIN checks, transfers, messages, callbacks, the queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import enum
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from acd.callbacks import Callbacks
+from hotline.ari.errors import AriError, AriNotFound
+from hotline.ari.models import Event
+from hotline.calls.models import CallRecord
+from hotline.calls.registry import BRIDGE_PREFIX, LEG_KEY, LEG_PREFIX
+from hotline.calls.session import CallChannel
+from hotline.calls.store import CallStore, now
+from hotline.pbx.instance import PROMPTS_IN_CONTAINER
+from ivr import model
+from ivr.accounts import Accounts
+from ivr.blacklist import Action, Verdict
+from ivr.library import MenuLibrary
+from ivr.runner import CallContext, Ended, MenuRunner
+from recordings.messages import VoiceMessages
+
+log = logging.getLogger(__name__)
+
+BRIDGE_KEY = "_bridge"
+STACK_KEY = "_stack"
+RINGBACK = "tone:ring;tonezone=cn"  # what the caller hears while a phone rings
+GONE_EVENTS = ("ChannelDestroyed", "StasisEnd")
+
+
+class CallState(enum.StrEnum):
+    ANSWERING = "answering"
+    MENU = "menu"
+    CONNECTED = "connected"
+
+
+@dataclass(frozen=True)
+class DialPlan:
+    """How transfer targets become ARI endpoints."""
+
+    app: str  # our ARI application: answered legs enter it
+    agent: str = "PJSIP/{target}"  # agent:<extension>
+    outside: str = "PJSIP/{target}@carrier"  # outside:<number>, through the trunk
+    message_max_silence: int = 5
+
+    def endpoint(self, to: str) -> str:
+        kind, _, target = to.partition(":")
+        return (self.agent if kind == "agent" else self.outside).format(target=target)
+
+
+@dataclass(frozen=True)
+class CallServices:
+    """Everything a live call uses besides its channel, built at the composition root."""
+
+    store: CallStore
+    menus: MenuLibrary
+    screen: Callable[[str], Awaitable[Verdict | None]]
+    accounts: Accounts
+    messages: VoiceMessages
+    callbacks: Callbacks
+    attach_leg: Callable[[str, str], None]
+    detach_leg: Callable[[str], None]
+    clock: Callable[[], dt.datetime]
+    dialplan: DialPlan
+
+
+def prompt_media(prompt_id: str, language: str) -> str:
+    return f"sound:{PROMPTS_IN_CONTAINER}/{language}/{prompt_id}"
+
+
+class ChannelIO:
+    """``CallerIO`` on an ARI channel; every prompt played is written to the timeline."""
+
+    def __init__(self, channel: CallChannel, on_play: Callable[[list[str], str], Awaitable[None]]):
+        self.channel = channel
+        self.on_play = on_play
+
+    async def play(self, prompts: list[str], language: str, barge_in: bool) -> str | None:
+        if barge_in and self.channel.typeahead:
+            return self.channel.typeahead.popleft()  # already answered: skip the prompt
+        await self.on_play(prompts, language)
+        return await self.channel.play([prompt_media(p, language) for p in prompts], barge_in)
+
+    async def wait_digit(self, timeout: float) -> str | None:
+        return await self.channel.wait_digit(timeout)
+
+    async def hangup(self) -> None:
+        await self.channel.hangup()
+
+    def keep(self, digit: str) -> None:
+        self.channel.typeahead.appendleft(digit)
+
+
+class MenuCall:
+    """One caller, from the first ring to the end. ``run`` returns the disposition."""
+
+    def __init__(
+        self, call_id: str, channel: CallChannel, services: CallServices, dialled: str
+    ) -> None:
+        self.call_id = call_id
+        self.channel = channel
+        self.services = services
+        self.store = services.store
+        self.dialled = dialled
+
+    # --- entry points ----------------------------------------------------------------------
+    async def run(self, resume: CallRecord | None) -> str:
+        if resume is None or resume.state == CallState.ANSWERING:
+            return await self._start()
+        menu = await self.services.menus.version(resume.menu_version)
+        if menu is None:  # a version nobody stored: carry on with the one in service
+            menu = self.services.menus.current
+        ctx = CallContext(
+            dialled=resume.dialled_number,
+            caller=resume.caller_number,
+            language=resume.language,
+            priority=resume.priority,
+            variables={k: str(v) for k, v in resume.variables.items() if not k.startswith("_")},
+            keys=resume.keys,
+            menu_stack=list(resume.variables.get(STACK_KEY, [])),
+        )
+        if resume.state == CallState.CONNECTED:
+            leg = str(resume.variables.get(LEG_KEY, ""))
+            bridge = str(resume.variables.get(BRIDGE_KEY, ""))
+            await self._converse(leg, bridge)
+            return "transferred"
+        node = resume.node if resume.node in menu.nodes else menu.start
+        return await self._run_menu(menu, ctx, node)
+
+    async def _start(self) -> str:
+        await self.store.update(self.call_id, state=CallState.ANSWERING.value)
+        verdict = await self.services.screen(self.channel.caller_number)
+        if verdict is not None:
+            return await self._refuse(verdict)
+        menu = self.services.menus.current
+        ctx = CallContext(
+            dialled=self.dialled,
+            caller=self.channel.caller_number,
+            language=menu.language,
+            priority=menu.priority_for(self.dialled),
+        )
+        await self.channel.answer()
+        await self.store.update(
+            self.call_id,
+            answered_at=now(),
+            menu_version=menu.version,
+            priority=ctx.priority,
+            language=ctx.language,
+        )
+        return await self._run_menu(menu, ctx, menu.start)
+
+    async def _refuse(self, verdict: Verdict) -> str:
+        """A blacklisted caller: a short refusal, or no answer at all."""
+        await self.store.log(
+            self.call_id, "blacklisted", pattern=verdict.pattern, action=verdict.action.value
+        )
+        if verdict.action is Action.SILENT:
+            await self.channel.hangup(reason="rejected")
+            return "blacklisted"
+        await self.channel.answer()
+        language = self.services.menus.current.language
+        await self.channel.play([prompt_media("blacklisted", language)], barge_in=False)
+        await self.channel.hangup()
+        return "blacklisted"
+
+    async def _run_menu(self, menu: model.Menu, ctx: CallContext, node: str) -> str:
+        async def on_move(node_id: str, event: str) -> None:
+            await self.store.log(self.call_id, "node", node=node_id, event=event)
+            if event == "enter":
+                await self._save(ctx, CallState.MENU, node=node_id)
+
+        async def on_play(prompts: list[str], language: str) -> None:
+            await self.store.log(self.call_id, "prompt", ids=prompts, language=language)
+
+        io = ChannelIO(self.channel, on_play)
+        services = LiveServices(self, ctx)
+        runner = MenuRunner(menu, io, services, ctx, self.services.clock, on_move)
+        ended: Ended = await runner.run(node)
+        await self.store.update(self.call_id, keys=ctx.keys[-256:])
+        return ended.disposition
+
+    async def _save(self, ctx: CallContext, state: CallState, **fields: Any) -> None:
+        variables: dict[str, Any] = dict(ctx.variables)
+        variables[STACK_KEY] = list(ctx.menu_stack)
+        variables.update(fields.pop("extra", {}))
+        await self.store.update(
+            self.call_id,
+            state=state.value,
+            keys=ctx.keys[-256:],
+            language=ctx.language,
+            variables=variables,
+            **fields,
+        )
+
+    # --- transfers ----------------------------------------------------------------------------
+    async def transfer(self, ctx: CallContext, to: str, ring_seconds: int) -> bool:
+        """Ring ``to``; when it answers, bridge it with the caller until either hangs up."""
+        ari = self.channel.ari
+        leg = f"{LEG_PREFIX}{uuid.uuid4().hex[:16]}"
+        endpoint = self.services.dialplan.endpoint(to)
+        self.services.attach_leg(leg, self.channel.channel_id)
+        connected = False
+        try:
+            answered = await self._ring(leg, endpoint, ring_seconds)
+            await self.store.log(self.call_id, "transfer", to=to, answered=answered)
+            if not answered:
+                return False
+            bridge = f"{BRIDGE_PREFIX}{self.call_id}"
+            await ari.create_bridge(bridge)
+            await ari.add_to_bridge(bridge, [self.channel.channel_id, leg])
+            connected = True
+            await self._save(
+                ctx, CallState.CONNECTED, extra={LEG_KEY: leg, BRIDGE_KEY: bridge, "to": to}
+            )
+            await self._converse(leg, bridge)
+            return True
+        finally:
+            # A leg that never got connected is hung up whatever happened; a connected
+            # one is _converse's business (it stays up when the controller stops).
+            if not connected:
+                await self._quietly(ari.hangup(leg))
+                self.services.detach_leg(leg)
+
+    async def _ring(self, leg: str, endpoint: str, ring_seconds: int) -> bool:
+        """Dial ``endpoint`` as channel ``leg`` with ringback to the caller; True if answered."""
+        ari = self.channel.ari
+        ringback = f"pb-ring-{leg}"
+        await self._quietly(ari.play(self.channel.channel_id, ringback, [RINGBACK]))
+        try:
+            await ari.originate(
+                endpoint,
+                self.services.dialplan.app,
+                leg,
+                app_args="leg",
+                caller_id=self.channel.caller_number,
+                timeout=ring_seconds,
+            )
+            outcome = await self.channel.wait_event(
+                lambda e: _about(e, leg) and e.type in ("StasisStart", *GONE_EVENTS),
+                ring_seconds + 5,
+            )
+            return outcome.type == "StasisStart"
+        except AriError as exc:
+            log.warning("call %s: cannot dial %s: %s", self.call_id, endpoint, exc.message)
+            return False
+        except TimeoutError:
+            log.warning("call %s: %s neither answered nor gave up", self.call_id, endpoint)
+            return False
+        finally:
+            await self._quietly(ari.stop_playback(ringback))
+
+    async def _converse(self, leg: str, bridge: str) -> None:
+        """Caller and agent talk; when one hangs up, the other is hung up and the bridge
+        goes. (The satisfaction survey after the agent hangs up comes with issue 6.)"""
+        ari = self.channel.ari
+        try:
+            if await self._exists(leg):
+                await self.channel.wait_event(
+                    lambda e: _about(e, leg) and e.type in GONE_EVENTS, None
+                )
+                await self.store.log(self.call_id, "agent-hung-up", leg=leg)
+        except asyncio.CancelledError:
+            raise  # the controller is stopping: the conversation stays for the next one
+        except BaseException:
+            await self._quietly(ari.hangup(leg))  # the caller went, so does the agent
+            await self._quietly(ari.destroy_bridge(bridge))
+            raise
+        await self._quietly(ari.destroy_bridge(bridge))
+        await self.channel.hangup()
+
+    async def _exists(self, channel_id: str) -> bool:
+        try:
+            await self.channel.ari.channel(channel_id)
+        except AriNotFound:
+            return False
+        return True
+
+    async def _quietly(self, action: Awaitable[Any]) -> None:
+        """Clean-up that may find the thing already gone."""
+        try:
+            await action
+        except AriError:
+            pass
+
+
+class LiveServices:
+    """``MenuServices`` for a live call."""
+
+    def __init__(self, call: MenuCall, ctx: CallContext) -> None:
+        self.call = call
+        self.ctx = ctx
+        self.services = call.services
+
+    async def verify_pin(self, account: str, pin: str) -> bool:
+        return await self.services.accounts.verify(account, pin)
+
+    async def transfer(self, to: str, ring_seconds: int) -> bool:
+        return await self.call.transfer(self.ctx, to, ring_seconds)
+
+    async def record_message(self, max_seconds: int) -> None:
+        call = self.call
+        name = f"messages/{call.call_id}"
+        seconds = await call.channel.record(
+            name, max_seconds, self.services.dialplan.message_max_silence
+        )
+        if seconds > 0:
+            await self.services.messages.add(
+                call.call_id, self.ctx.caller, self.ctx.dialled, self.ctx.language, name, seconds
+            )
+        await call.store.log(call.call_id, "message", recording=name, seconds=seconds)
+
+    async def request_callback(self) -> None:
+        queue = self.ctx.variables.get("queue", "")
+        await self.services.callbacks.request(
+            self.call.call_id,
+            self.ctx.caller,
+            self.ctx.dialled,
+            self.ctx.language,
+            queue=queue,
+            priority=self.ctx.priority,
+        )
+        await self.call.store.log(self.call.call_id, "callback", number=self.ctx.caller)
+
+    async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> bool:
+        # The ACD comes with the queueing issue; until then the queue node's fallback
+        # (a transfer to a person) takes the call. The request is on the timeline.
+        await self.call.store.log(
+            self.call.call_id,
+            "queued",
+            queue=queue,
+            skills=list(skills),
+            priority=priority,
+            language=self.ctx.language,
+        )
+        return False
+
+
+def _about(event: Event, channel_id: str) -> bool:
+    return event.channel is not None and event.channel.id == channel_id
