@@ -21,7 +21,7 @@ from hotline.ari.errors import AriNotFound
 from hotline.ari.events import EventStream
 from hotline.ari.models import Event
 from hotline.ari.rest import AriRest
-from tests.harness import audio
+from ivr.scenario import hearing as audio
 
 APP = "harness"
 MEDIA_IN_CONTAINER = "/var/lib/hotline-tester/media"
@@ -111,7 +111,7 @@ class Tester(AriWatcher):
         if event.type == "StasisStart" and event.args[:1] == ["phone"]:
             phone = self.phones.get(event.args[1]) if len(event.args) > 1 else None
             if phone is not None and event.channel is not None:
-                self.spawn(phone.ring(event.channel.id))
+                self.spawn(phone.ring(event.channel.id, event.channel.caller_number))
 
     async def call(
         self, number: str, caller_id: str = "13800138000", answer_timeout: float = 10
@@ -240,13 +240,19 @@ class Caller:
     def heard(self) -> audio.Samples:
         return audio.read_sln(self.heard_file)
 
+    def position(self) -> float:
+        """Seconds recorded so far: "now" on the time line of ``expect_heard`` offsets."""
+        size = self.heard_file.stat().st_size if self.heard_file.exists() else 0
+        return size / 2 / audio.RATE
+
     async def expect_heard(
         self, prompt_wav: Path, timeout: float, after_s: float = -1.0
     ) -> audio.Match:
         """Wait until the prompt shows up in what the caller heard (after ``after_s`` into
-        the recording); fail with the best score seen."""
+        the recording); fail with the best score seen. ``timeout`` is the time it has to
+        begin: the prompt's own length is added, since it is matched as a whole."""
         template = audio.read_wav(prompt_wav)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout + len(template) / audio.RATE
         best = audio.Match(0.0, 0.0)
         while True:
             heard = self.heard()
@@ -272,10 +278,21 @@ class AgentPhone:
     mode: str  # "answer", "reject" or "never"
     answer_delay: float = 0.0
     calls: list[str] = field(default_factory=list)
+    shown_numbers: list[str] = field(default_factory=list)  # caller ids on the display
     rang: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def ring(self, channel_id: str) -> None:
+    async def wait_rang(self, timeout: float) -> str:
+        """The channel id of the first call to this phone, within ``timeout``."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.rang.wait()
+        except TimeoutError:
+            raise AssertionError(f"phone {self.extension} did not ring in {timeout} s") from None
+        return self.calls[0]
+
+    async def ring(self, channel_id: str, caller_number: str = "") -> None:
         self.calls.append(channel_id)
+        self.shown_numbers.append(caller_number)
         self.rang.set()
         rest = self.tester.rest
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.harness import audio
+from ivr.scenario import hearing as audio
 
 
 def chirp(seconds: float, f0: float, f1: float) -> audio.Samples:
