@@ -129,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     account_set.add_argument("--pin", default="", help="the PIN (asked for when left out)")
     account_set.set_defaults(handler=cmd_account_set)
 
+    scenario = sub.add_parser("scenario", help="scripted test calls into the running hotline")
+    scenario_sub = scenario.add_subparsers(required=True, metavar="ACTION")
+    scenario_run = scenario_sub.add_parser("run", help="call in once per file; PASS or FAIL")
+    scenario_run.add_argument("files", nargs="+", type=Path)
+    scenario_run.set_defaults(handler=cmd_scenario_run)
+
     check = sub.add_parser("config", help="show the effective configuration")
     check.add_argument("action", choices=["check"])
     check.set_defaults(handler=cmd_config)
@@ -372,6 +378,24 @@ def cmd_account_set(args: argparse.Namespace, config: Config, environ: Mapping[s
     asyncio.run(run())
     say(f"PIN of account {args.number} set")
     return 0
+
+
+def cmd_scenario_run(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    from ivr.scenario.suite import ScenarioSettings, run_scenarios
+    from prompts.build import load_catalogue
+
+    names = {"name_zh": config.service.name_zh, "name_en": config.service.name_en}
+    settings = ScenarioSettings(
+        ari_url=config.ari_url,
+        ari_user=config.ari.username,
+        ari_password=ensure_secrets(config.state_dir).ari_password,
+        ari_app=config.ari.app,
+        db_url=config.db_url,
+        prompts_dir=config.prompts_dir,
+        recordings_dir=config.state_dir / "pbx" / "recordings",
+        prompt_ids=frozenset(load_catalogue(names)),
+    )
+    return asyncio.run(run_scenarios(args.files, settings))
 
 
 def cmd_config(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
