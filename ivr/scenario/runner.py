@@ -186,7 +186,10 @@ class _Steps:
                 # Short prompts (a digit) keep the cursor past their start, or the next
                 # expectation of the same digit would find this one again.
                 back_s = min(MATCH_SLACK_S, duration_s / 2)
-                self.cursor_s = max(self.cursor_s, match.offset_s + duration_s - back_s)
+                # A prompt may match before its last pieces are heard (a caller pressing
+                # early cuts it short): the cursor never runs ahead of the audio.
+                end_s = min(match.offset_s + duration_s - back_s, len(heard) / hearing.RATE)
+                self.cursor_s = max(self.cursor_s, end_s)
                 # The newest audio was heard just now: date the cursor back from there.
                 behind = max(0.0, len(heard) / hearing.RATE - self.cursor_s)
                 self.since = self.clock() - timedelta(seconds=behind)
@@ -246,7 +249,7 @@ class _Steps:
             await self.call.press(keys)
         except CallEnded:
             raise StepFailed("the call had already ended") from None
-        self.cursor_s = max(self.cursor_s, len(heard) / hearing.RATE)
+        self.cursor_s = len(heard) / hearing.RATE  # the answer to the keys starts here
         self.since = pressed_at
 
     async def _played(self, expected: str, language: str) -> str:
