@@ -15,7 +15,7 @@ run: setup
 	$(HOTLINE) run
 
 test: setup check
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=10
 
 setup: system-deps venv image prompts
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 import wave
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from acd.callbacks import CallbackRequest
+from hotline.db import make_engine, session_factory
 from ivr.scenario import hearing
 from tests.harness.cli import hotline
 from tests.harness.db import call_for, events_of
@@ -277,7 +280,7 @@ async def test_holiday_greeting_on_national_day(
     await caller.hangup()
 
 
-async def test_after_hours_message_and_head_office(
+async def test_after_hours_message_head_office_and_callback(
     stack: Stack, tester: Tester, controller_at: Callable[[str], Awaitable[None]]
 ) -> None:
     await controller_at("2026-11-24T22:30")
@@ -309,7 +312,21 @@ async def test_after_hours_message_and_head_office(
         await head_office.wait_rang(timeout=15)  # through the outbound trunk
         await caller.hangup()
 
-    await asyncio.gather(leave_message(), reach_head_office())
+    async def ask_for_callback() -> None:
+        caller = await tester.call("4008001235", caller_id="13800138010")
+        closed = await caller.expect_heard(stack.prompt("after-hours"), timeout=15)
+        await caller.press("3")
+        noted = await caller.expect_heard(
+            stack.prompt("callback-saved"), timeout=15, after_s=closed.offset_s
+        )
+        await caller.expect_heard(stack.prompt("goodbye"), timeout=15, after_s=noted.offset_s)
+        await caller.wait_hung_up(timeout=15)
+
+    await asyncio.gather(leave_message(), reach_head_office(), ask_for_callback())
+    requests = await callback_requests(stack)
+    assert [(r.number, r.dialled_number, r.priority, r.status) for r in requests] == [
+        ("13800138010", "4008001235", 7, "pending")
+    ]
     record = await call_for(stack, "13800138008", timeout=10, closed=True)
     assert record.disposition == "completed"
     saved = await timeline(stack, record.id, "message")
@@ -344,6 +361,15 @@ async def _wait_moves(stack: Stack, call_id: str, move: str, timeout: float) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"the call never reached {move}: {moves}")
         await asyncio.sleep(0.2)
+
+
+async def callback_requests(stack: Stack) -> Sequence[CallbackRequest]:
+    engine = make_engine(stack.config.db_url)
+    try:
+        async with session_factory(engine)() as db:
+            return (await db.scalars(select(CallbackRequest))).all()
+    finally:
+        await engine.dispose()
 
 
 async def _no_bridge_left(stack: Stack, call_id: str) -> None:
