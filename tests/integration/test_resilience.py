@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 
 from tests.harness.db import call_for, events_of
@@ -79,3 +80,33 @@ async def test_graceful_stop_hands_live_calls_to_the_fallback(
     record = await call_for(controller, "13700137004", timeout=5, closed=True)
     assert record.disposition == "controller_stopped"
     await controller.controller.start()
+
+
+async def test_conversation_survives_a_controller_crash(controller: Stack, tester: Tester) -> None:
+    """Caller and agent keep talking while the controller is replaced; the new controller
+    picks the conversation up and ends the call when the agent hangs up."""
+    agent = tester.phone("8000", mode="answer")
+    caller = await tester.call("4008001234", caller_id="13700137005")
+    await caller.expect_heard(controller.prompt("main-menu"), timeout=25)
+    await caller.press("0")
+    agent_leg = await agent.wait_rang(timeout=20)
+    record = await call_for(controller, "13700137005", timeout=5)
+    deadline = asyncio.get_running_loop().time() + 15
+    while (await call_for(controller, "13700137005", timeout=5)).state != "connected":
+        assert asyncio.get_running_loop().time() < deadline, "never connected to the agent"
+        await asyncio.sleep(0.1)
+
+    proc = controller.controller.proc
+    assert proc is not None
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    controller.controller.proc = None
+    await controller.controller.start()
+    assert not await caller.is_gone()  # still talking
+
+    await tester.rest.hangup(agent_leg)  # the agent ends the conversation
+    await caller.wait_hung_up(timeout=10)  # and the resumed controller ends the call
+    closed = await call_for(controller, "13700137005", timeout=10, closed=True)
+    assert closed.id == record.id and closed.disposition == "transferred"
+    kinds = [e.kind for e in await events_of(controller, record.id)]
+    assert kinds.index("resumed") < kinds.index("agent-hung-up")
