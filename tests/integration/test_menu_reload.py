@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from hotline.config import DEFAULT_MENU
@@ -140,3 +141,13 @@ async def test_broken_menu_is_rejected_and_the_running_one_stays(
         assert await menu_version(controller) == running
     finally:
         write_atomically(controller.menu_file, ORIGINAL)
+
+
+async def test_admin_requests_need_the_admin_token(controller: Stack) -> None:
+    url = f"http://127.0.0.1:{controller.config.http.port}/admin/menu/reload"
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, {"Authorization": "Bearer not-the-token"}):
+            async with http.post(url, headers=headers) as resp:
+                assert resp.status == 401
+                body = await resp.json()
+                assert body["error_id"] == "unauthorized"
