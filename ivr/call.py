@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import enum
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from hotline.ari.errors import AriError, AriNotFound
 from hotline.ari.models import Event
 from hotline.calls.models import CallRecord
 from hotline.calls.registry import BRIDGE_PREFIX, LEG_KEY, LEG_PREFIX
-from hotline.calls.session import CallChannel
+from hotline.calls.session import CallChannel, CallerHungUp
 from hotline.calls.store import CallStore, now
 from hotline.pbx.instance import PROMPTS_IN_CONTAINER
 from ivr import model
@@ -219,7 +220,11 @@ class MenuCall:
         self.services.attach_leg(leg, self.channel.channel_id)
         connected = False
         try:
-            answered = await self._ring(leg, endpoint, ring_seconds)
+            try:
+                answered = await self._ring(leg, endpoint, ring_seconds)
+            except CallerHungUp:  # gave up while it rang: still an attempt on the record
+                await self.store.log(self.call_id, "transfer", to=to, answered=False)
+                raise
             await self.store.log(self.call_id, "transfer", to=to, answered=answered)
             if not answered:
                 return False
@@ -318,9 +323,20 @@ class LiveServices:
     async def record_message(self, max_seconds: int) -> None:
         call = self.call
         name = f"messages/{call.call_id}"
-        seconds = await call.channel.record(
-            name, max_seconds, self.services.dialplan.message_max_silence
-        )
+        began = time.monotonic()
+        try:
+            seconds = await call.channel.record(
+                name, max_seconds, self.services.dialplan.message_max_silence
+            )
+        except CallerHungUp:
+            # Most callers hang up instead of pressing #: Asterisk keeps what they said,
+            # and so does the index (its length as timed here).
+            await self._keep_message(name, round(time.monotonic() - began, 1))
+            raise
+        await self._keep_message(name, seconds)
+
+    async def _keep_message(self, name: str, seconds: float) -> None:
+        call = self.call
         if seconds > 0:
             await self.services.messages.add(
                 call.call_id, self.ctx.caller, self.ctx.dialled, self.ctx.language, name, seconds

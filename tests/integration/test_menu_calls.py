@@ -322,7 +322,26 @@ async def test_after_hours_message_head_office_and_callback(
         await caller.expect_heard(stack.prompt("goodbye"), timeout=15, after_s=noted.offset_s)
         await caller.wait_hung_up(timeout=15)
 
-    await asyncio.gather(leave_message(), reach_head_office(), ask_for_callback())
+    async def speak_then_hang_up() -> None:
+        caller = await tester.call("4008001234", caller_id="13800138011")
+        closed = await caller.expect_heard(stack.prompt("after-hours"), timeout=15)
+        await caller.press("1")
+        invite = await caller.expect_heard(
+            stack.prompt("leave-message"), timeout=15, after_s=closed.offset_s
+        )
+        await heard_until(caller, invite.offset_s + seconds(stack.prompt("leave-message")) + 1, 5)
+        await caller.play(stack.prompt("goodbye", "en"))
+        await caller.hangup()  # no #: the message must be kept all the same
+
+    await asyncio.gather(
+        leave_message(), reach_head_office(), ask_for_callback(), speak_then_hang_up()
+    )
+    hung_up = await call_for(stack, "13800138011", timeout=10, closed=True)
+    assert hung_up.disposition == "caller_hangup"
+    kept = await timeline(stack, hung_up.id, "message")
+    assert len(kept) == 1 and float(str(kept[0]["seconds"])) >= 1.0
+    kept_audio = stack.state / "pbx" / "recordings" / f"{kept[0]['recording']}.wav"
+    await recorded(kept_audio, stack.prompt("goodbye", "en"), timeout=5)
     requests = await callback_requests(stack)
     assert [(r.number, r.dialled_number, r.priority, r.status) for r in requests] == [
         ("13800138010", "4008001235", 7, "pending")
@@ -332,8 +351,7 @@ async def test_after_hours_message_head_office_and_callback(
     saved = await timeline(stack, record.id, "message")
     assert len(saved) == 1 and float(str(saved[0]["seconds"])) >= 1.0
     audio = stack.state / "pbx" / "recordings" / f"{saved[0]['recording']}.wav"
-    spoken = hearing.find(hearing.read_wav(stack.prompt("greeting", "en")), hearing.read_wav(audio))
-    assert spoken.score >= hearing.MATCH_THRESHOLD, "the message does not hold what was said"
+    await recorded(audio, stack.prompt("greeting", "en"), timeout=5)
     office = await call_for(stack, "13800138009", timeout=10, closed=True)
     assert [t["to"] for t in await timeline(stack, office.id, "transfer")] == [
         "outside:01088886666"
@@ -361,6 +379,27 @@ async def _wait_moves(stack: Stack, call_id: str, move: str, timeout: float) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"the call never reached {move}: {moves}")
         await asyncio.sleep(0.2)
+
+
+async def recorded(recording: Path, said: Path, timeout: float) -> None:
+    """Wait until the PBX has written (and closed) a recording holding what was said: it
+    finishes the file a moment after the caller's channel is gone."""
+    template = hearing.read_wav(said)
+    deadline = time.monotonic() + timeout
+    score = 0.0
+    while time.monotonic() < deadline:
+        score = await asyncio.to_thread(_score_in_file, template, recording)
+        if score >= hearing.MATCH_THRESHOLD:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{recording} does not hold what was said (best score {score:.2f})")
+
+
+def _score_in_file(template: hearing.Samples, recording: Path) -> float:
+    try:
+        return hearing.find(template, hearing.read_wav(recording)).score
+    except (OSError, EOFError, ValueError, wave.Error):
+        return 0.0  # not there yet, or still being written
 
 
 async def callback_requests(stack: Stack) -> Sequence[CallbackRequest]:
