@@ -277,11 +277,11 @@ class MenuCall:
         goes. (The satisfaction survey after the agent hangs up comes with issue 6.)"""
         ari = self.channel.ari
         try:
-            if await self._exists(leg):
+            if await self._exists(leg):  # (after a restart it may have gone meanwhile)
                 await self.channel.wait_event(
                     lambda e: _about(e, leg) and e.type in GONE_EVENTS, None
                 )
-                await self.store.log(self.call_id, "agent-hung-up", leg=leg)
+            await self.store.log(self.call_id, "agent-hung-up", leg=leg)
         except asyncio.CancelledError:
             raise  # the controller is stopping: the conversation stays for the next one
         except BaseException:

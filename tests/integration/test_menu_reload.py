@@ -13,7 +13,7 @@ from hotline.config import DEFAULT_MENU
 from tests.harness.cli import hotline
 from tests.harness.db import call_for
 from tests.harness.stack import Stack
-from tests.harness.tester import Tester
+from tests.harness.tester import NotAnswered, Tester
 
 ORIGINAL = DEFAULT_MENU.read_text(encoding="utf-8")
 # Version 2: key 2 of the main menu switches to English instead of the repair menu.
@@ -151,3 +151,30 @@ async def test_admin_requests_need_the_admin_token(controller: Stack) -> None:
                 assert resp.status == 401
                 body = await resp.json()
                 assert body["error_id"] == "unauthorized"
+
+
+async def test_a_number_added_by_reload_is_answered_and_one_removed_is_not(
+    controller: Stack, tester: Tester
+) -> None:
+    extra = ORIGINAL.replace(
+        '    "4008001235": {priority: 7}',
+        '    "4008001235": {priority: 7}\n    "4008001236": {priority: 3}',
+        1,
+    )
+    config = str(controller.config_file)
+    try:
+        write_atomically(controller.menu_file, extra)
+        code, _, err = await hotline("--config", config, "menu", "reload")
+        assert code == 0, err
+        caller = await tester.call("4008001236", caller_id="13600136020")
+        await caller.expect_heard(controller.prompt("greeting"), timeout=15)
+        record = await call_for(controller, "13600136020", timeout=5)
+        assert record.priority == 3
+        await caller.hangup()
+    finally:
+        write_atomically(controller.menu_file, ORIGINAL)
+        code, _, err = await hotline("--config", config, "menu", "reload")
+        assert code == 0, err
+    with pytest.raises(NotAnswered) as refused:
+        await tester.call("4008001236", caller_id="13600136021")
+    assert refused.value.cause == 1  # no route from the carrier any more
