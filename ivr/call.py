@@ -58,9 +58,9 @@ class DialPlan:
     """How transfer targets become ARI endpoints."""
 
     app: str  # our ARI application: answered legs enter it
-    agent: str = "PJSIP/{target}"  # agent:<extension>
-    outside: str = "PJSIP/{target}@carrier"  # outside:<number>, through the trunk
-    message_max_silence: int = 5
+    agent: str  # agent:<extension>, e.g. "PJSIP/{target}" (pbx.agent_dial)
+    outside: str  # outside:<number> through the trunk (pbx.outside_dial)
+    message_max_silence: int  # seconds of silence that end a voice message
 
     def endpoint(self, to: str) -> str:
         kind, _, target = to.partition(":")

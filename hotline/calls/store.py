@@ -53,7 +53,11 @@ class CallStore:
 
     async def by_channel(self, channel_id: str) -> CallRecord | None:
         async with self._sessions() as db:
-            rows = await db.scalars(select(CallRecord).where(CallRecord.channel_id == channel_id))
+            rows = await db.scalars(
+                select(CallRecord)
+                .where(CallRecord.channel_id == channel_id)
+                .order_by(CallRecord.started_at.desc())
+            )
             return rows.first()
 
     async def open_calls(self) -> Sequence[CallRecord]:

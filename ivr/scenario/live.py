@@ -20,15 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotline.ari.errors import AriConflict, AriError, AriNotFound
-from hotline.ari.events import EventStream
+from hotline.ari.events import EventLog, EventStream
 from hotline.ari.models import Event
 from hotline.ari.rest import AriRest
-from hotline.calls.models import CallEvent, CallRecord
-from hotline.db import make_engine, session_factory
+from hotline.calls.store import CallStore
+from hotline.db import make_engine
 from hotline.errors import HotlineError
 from ivr.scenario import hearing
 from ivr.scenario.call import CallEnded, CallNotAnswered, TimelineEvent
@@ -62,35 +61,6 @@ class AriAccess:
         return f"{self.app}-scenario"
 
 
-class _EventLog:
-    """Every event of the scenario application, kept so a wait never misses one that came
-    before it started waiting."""
-
-    def __init__(self) -> None:
-        self.history: list[Event] = []
-        self._changed = asyncio.Event()
-
-    def add(self, event: Event) -> None:
-        self.history.append(event)
-        self._changed.set()
-
-    def first(self, predicate: Callable[[Event], bool], since: int) -> Event | None:
-        return next((e for e in self.history[since:] if predicate(e)), None)
-
-    async def wait_for(
-        self, predicate: Callable[[Event], bool], timeout: float, since: int
-    ) -> Event | None:
-        """The first event from history index ``since`` on that matches; None on timeout."""
-        try:
-            async with asyncio.timeout(timeout):
-                while (event := self.first(predicate, since)) is None:
-                    self._changed.clear()
-                    await self._changed.wait()
-                return event
-        except TimeoutError:
-            return None
-
-
 class LiveHotline:
     """A connection to the running hotline for scenario calls: ARI (REST and the event
     stream of the scenario application) and the controller's database. Use ``async with``."""
@@ -99,7 +69,7 @@ class LiveHotline:
         self.ari = ari
         self.recordings_dir = recordings_dir
         self.rest = AriRest(ari.url, ari.user, ari.password)
-        self.events = _EventLog()
+        self.events = EventLog()
         self._connected = asyncio.Event()
         self._stream = EventStream(
             ari.url, ari.scenario_app, ari.user, ari.password, self.events.add, self._on_connect
@@ -107,7 +77,7 @@ class LiveHotline:
         self._stream_task: asyncio.Task[None] | None = None
         self._db_url = db_url
         self._engine: AsyncEngine | None = None
-        self.sessions: async_sessionmaker[AsyncSession] | None = None
+        self.store: CallStore | None = None  # the controller's call records
 
     async def __aenter__(self) -> LiveHotline:
         try:
@@ -133,7 +103,7 @@ class LiveHotline:
                 f"{CONNECT_TIMEOUT_S:g} s ({why})"
             ) from None
         self._engine = make_engine(self._db_url)
-        self.sessions = session_factory(self._engine)
+        self.store = CallStore(self._engine)
 
     async def _on_connect(self) -> None:
         self._connected.set()
@@ -264,23 +234,16 @@ class LiveCall:
         return False
 
     async def timeline(self) -> Sequence[TimelineEvent]:
-        sessions = self.hotline.sessions
-        if sessions is None:
+        store = self.hotline.store
+        if store is None:
             return []
-        async with sessions() as db:
-            if self._call_id is None:
-                self._call_id = await db.scalar(
-                    select(CallRecord.id)
-                    .where(CallRecord.channel_id == self.hotline_channel_id)
-                    .order_by(CallRecord.started_at.desc())
-                    .limit(1)
-                )
-                if self._call_id is None:
-                    return []
-            rows = await db.scalars(
-                select(CallEvent).where(CallEvent.call_id == self._call_id).order_by(CallEvent.id)
-            )
-            return [TimelineEvent(_aware(row.at), row.kind, dict(row.data or {})) for row in rows]
+        if self._call_id is None:
+            record = await store.by_channel(self.hotline_channel_id)
+            if record is None:
+                return []
+            self._call_id = record.id
+        rows = await store.events(self._call_id)
+        return [TimelineEvent(_aware(row.at), row.kind, dict(row.data or {})) for row in rows]
 
     async def hangup(self) -> None:
         with contextlib.suppress(AriNotFound):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from hotline.calls.models import CallEvent, CallRecord
+from hotline.calls.store import CallStore
 from hotline.db import make_engine, session_factory
 from tests.harness.stack import Stack
 
@@ -45,10 +46,6 @@ async def call_for(
 async def events_of(stack: Stack, call_id: str) -> Sequence[CallEvent]:
     engine = make_engine(stack.config.db_url)
     try:
-        async with session_factory(engine)() as db:
-            rows = await db.scalars(
-                select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.id)
-            )
-            return rows.all()
+        return await CallStore(engine).events(call_id)
     finally:
         await engine.dispose()
