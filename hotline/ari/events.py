@@ -103,3 +103,32 @@ class EventStream:
             self._on_event(event)
         except Exception:  # one bad event must not cost us the socket
             log.exception("ARI event handler failed on %s", event.type)
+
+
+class EventLog:
+    """Every event of an application, kept so a wait never misses one that came before it
+    started waiting (for short-lived clients: the scenario runner, the test harness)."""
+
+    def __init__(self) -> None:
+        self.history: list[Event] = []
+        self._changed = asyncio.Event()
+
+    def add(self, event: Event) -> None:
+        self.history.append(event)
+        self._changed.set()
+
+    def first(self, predicate: Callable[[Event], bool], since: int) -> Event | None:
+        return next((e for e in self.history[since:] if predicate(e)), None)
+
+    async def wait_for(
+        self, predicate: Callable[[Event], bool], timeout: float, since: int
+    ) -> Event | None:
+        """The first event from history index ``since`` on that matches; None on timeout."""
+        try:
+            async with asyncio.timeout(timeout):
+                while (event := self.first(predicate, since)) is None:
+                    self._changed.clear()
+                    await self._changed.wait()
+                return event
+        except TimeoutError:
+            return None

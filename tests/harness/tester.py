@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hotline.ari.errors import AriNotFound
-from hotline.ari.events import EventStream
+from hotline.ari.events import EventLog, EventStream
 from hotline.ari.models import Event
 from hotline.ari.rest import AriRest
 from ivr.scenario import hearing as audio
@@ -28,19 +28,12 @@ MEDIA_IN_CONTAINER = "/var/lib/hotline-tester/media"
 HANGUP = ("ChannelDestroyed", "StasisEnd", "ChannelHangupRequest")
 
 
-@dataclass
-class _Waiter:
-    predicate: Callable[[Event], bool]
-    future: asyncio.Future[Event]
-
-
 class AriWatcher:
     """One app's connection to an Asterisk's ARI; events are kept so waits never miss one."""
 
     def __init__(self, ari_url: str, user: str, password: str, app: str) -> None:
         self.rest = AriRest(ari_url, user, password)
-        self.history: list[Event] = []
-        self._waiters: list[_Waiter] = []
+        self.log = EventLog()
         self._connected = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stream = EventStream(ari_url, app, user, password, self._on_event, self._on_connect)
@@ -61,11 +54,12 @@ class AriWatcher:
     async def _on_connect(self) -> None:
         self._connected.set()
 
+    @property
+    def history(self) -> list[Event]:
+        return self.log.history
+
     def _on_event(self, event: Event) -> None:
-        self.history.append(event)
-        for waiter in list(self._waiters):
-            if not waiter.future.done() and waiter.predicate(event):
-                waiter.future.set_result(event)
+        self.log.add(event)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -80,19 +74,10 @@ class AriWatcher:
         since: int = 0,
     ) -> Event:
         """The first event (from history index ``since`` on) matching, within ``timeout``."""
-        for event in self.history[since:]:
-            if predicate(event):
-                return event
-        loop = asyncio.get_running_loop()
-        waiter = _Waiter(predicate, loop.create_future())
-        self._waiters.append(waiter)
-        try:
-            async with asyncio.timeout(timeout):
-                return await waiter.future
-        except TimeoutError:
-            raise AssertionError(f"no {what} within {timeout} s") from None
-        finally:
-            self._waiters.remove(waiter)
+        event = await self.log.wait_for(predicate, timeout, since)
+        if event is None:
+            raise AssertionError(f"no {what} within {timeout} s")
+        return event
 
 
 class Tester(AriWatcher):
