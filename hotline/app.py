@@ -37,6 +37,7 @@ from ivr.accounts import Accounts
 from ivr.blacklist import Blacklist
 from ivr.call import CallServices, DialPlan, MenuCall
 from ivr.library import MenuLibrary
+from ivr.line.listener import forget_stale_listening
 from ivr.loader import load_menu
 from prompts.build import load_catalogue
 from recordings.messages import VoiceMessages
@@ -59,7 +60,7 @@ def pbx_spec(
         container=pbx.container,
         image=pbx.image,
         conf_dir=ASTERISK_CONF,
-        state_dir=config.state_dir / "pbx",
+        state_dir=config.pbx_dir,
         bind_address=pbx.bind_address,
         sip_port=pbx.sip_port,
         ari_port=config.ari.port,
@@ -144,6 +145,7 @@ class Controller:
         tasks: list[asyncio.Task[Any]] = []
         try:
             await create_schema(engine)
+            forget_stale_listening(config.recordings_dir)
             await menus.load()
             menus.on_change.append(lambda old, new: self._sync_numbers(ari, old, new))
             services = CallServices(
@@ -156,6 +158,7 @@ class Controller:
                 attach_leg=registry.attach_leg,
                 detach_leg=registry.detach_leg,
                 clock=make_clock(config.menu.clock, menus.current.hours.timezone),
+                recordings_dir=config.recordings_dir,
                 dialplan=DialPlan(
                     app=config.ari.app,
                     agent=config.pbx.agent_dial,

@@ -141,6 +141,16 @@ class Config:
     def prompts_dir(self) -> Path:
         return self.state_dir / "prompts"
 
+    @property
+    def pbx_dir(self) -> Path:
+        """The PBX container's state: generated configuration, logs, recordings."""
+        return self.state_dir / "pbx"
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where the PBX writes recordings (the container's recording directory)."""
+        return self.pbx_dir / "recordings"
+
 
 def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
     """Build the configuration from a YAML file (optional) and the environment."""

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from acd.callbacks import Callbacks
@@ -36,6 +37,9 @@ from ivr import model
 from ivr.accounts import Accounts
 from ivr.blacklist import Action, Verdict
 from ivr.library import MenuLibrary
+from ivr.line.listener import LineListener
+from ivr.line.live import ChannelLineIO
+from ivr.line.sequences import SequenceOutcome, check_line
 from ivr.runner import CallContext, Ended, MenuRunner
 from recordings.messages import VoiceMessages
 
@@ -81,6 +85,7 @@ class CallServices:
     detach_leg: Callable[[str], None]
     clock: Callable[[], dt.datetime]
     dialplan: DialPlan
+    recordings_dir: Path  # the PBX's; the line listener reads the caller's audio there
 
 
 def prompt_media(prompt_id: str, language: str) -> str:
@@ -121,6 +126,7 @@ class MenuCall:
         self.services = services
         self.store = services.store
         self.dialled = dialled
+        self.listener: LineListener | None = None  # the caller's audio, while in the menu
 
     # --- entry points ----------------------------------------------------------------------
     async def run(self, resume: CallRecord | None) -> str:
@@ -194,9 +200,37 @@ class MenuCall:
         io = ChannelIO(self.channel, on_play)
         services = LiveServices(self, ctx)
         runner = MenuRunner(menu, io, services, ctx, self.services.clock, on_move)
-        ended: Ended = await runner.run(node)
+        if menu.line_check.enabled:
+            await self._start_listening()
+        try:
+            ended: Ended = await runner.run(node)
+        finally:
+            await self._stop_listening()
         await self.store.update(self.call_id, keys=ctx.keys[-256:])
         return ended.disposition
+
+    async def _start_listening(self) -> None:
+        s = self.services
+        listener = LineListener(
+            self.channel.ari,
+            self.channel,
+            s.dialplan.app,
+            s.recordings_dir,
+            s.attach_leg,
+            s.detach_leg,
+        )
+        self.listener = listener
+        try:
+            await listener.start()
+        except (AriError, TimeoutError) as exc:
+            # The menu still works without ears; only the line sequences are lost.
+            log.warning("call %s: cannot listen to the caller: %s", self.call_id, exc)
+            await self._stop_listening()
+
+    async def _stop_listening(self) -> None:
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            await listener.stop()
 
     async def _save(self, ctx: CallContext, state: CallState, **fields: Any) -> None:
         variables: dict[str, Any] = dict(ctx.variables)
@@ -367,6 +401,24 @@ class LiveServices:
             language=self.ctx.language,
         )
         return False
+
+    async def check_line(self, check: model.LineCheck, waited: float) -> SequenceOutcome | None:
+        call = self.call
+        if call.listener is None:
+            return None
+
+        async def log_line(**data: Any) -> None:
+            await call.store.log(call.call_id, "line", **data)
+
+        io = ChannelLineIO(
+            call.channel,
+            call.listener,
+            lambda prompt: prompt_media(prompt, self.ctx.language),
+            check.thresholds,
+            check.speech_window,
+            log_line,
+        )
+        return await check_line(check, waited, io)
 
 
 def _about(event: Event, channel_id: str) -> bool:

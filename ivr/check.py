@@ -133,4 +133,9 @@ def _prompts(menu: model.Menu) -> list[tuple[KeyPath, str]]:
         for i, prompt in enumerate(prompts):
             index = (str(i),) if len(prompts) > 1 else ()
             found.append((("nodes", node.id, "prompt", *index), prompt))
+    if menu.line_check.enabled:
+        for kind, steps in menu.line_check.sequences.items():
+            for i, step in enumerate(steps):
+                key = ("line_check", "sequences", kind.value, str(i), "prompt")
+                found.append((key, step.prompt))
     return found

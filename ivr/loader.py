@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ivr import model
+from ivr.line.classifier import LineClass, Thresholds
 from ivr.source import KeyPath, MenuError, Source, parse_source, read_source
 
 T = TypeVar("T")
@@ -107,6 +108,7 @@ def build_menu(source: Source) -> model.Menu:
                 ("nodes", node_id), "node ids are lower-case letters, digits, '-' and '_'"
             )
         nodes[node_id] = _node(Fields(source, ("nodes", node_id), raw), node_id, defaults)
+    line_check = _line_check(Fields(source, ("line_check",), top.get("line_check", dict, {})))
     menu = model.Menu(
         path=str(source.path),
         version=hashlib.sha256(repr(source.data).encode()).hexdigest()[:12],
@@ -118,10 +120,12 @@ def build_menu(source: Source) -> model.Menu:
         defaults=defaults,
         start=start,
         nodes=nodes,
+        line_check=line_check,
     )
     for fields in (name, hotline, top):
         fields.done()
     _check_references(source, menu)
+    _check_line_nodes(source, menu)
     return menu
 
 
@@ -135,6 +139,60 @@ def _defaults(f: Fields) -> model.Defaults:
     )
     f.done()
     return d
+
+
+def _line_check(f: Fields) -> model.LineCheck:
+    raw_nodes = f.get("nodes", (str, list), "all")
+    if isinstance(raw_nodes, str) and raw_nodes != "all":
+        raise f.error("nodes", f"expected 'all' or a list of node ids, got {raw_nodes!r}")
+    nodes = None if raw_nodes == "all" else frozenset(str(n) for n in raw_nodes)
+    base = Thresholds()
+    t = Fields(f.source, (*f.key, "thresholds"), f.get("thresholds", dict, {}))
+    thresholds = Thresholds(
+        silence_db=t.number("silence_db", base.silence_db, -90, -30),
+        noisy_db=t.number("noisy_db", base.noisy_db, -70, -10),
+        quiet_db=t.number("quiet_db", base.quiet_db, -60, -10),
+        syllable_db=t.number("syllable_db", base.syllable_db, 1, 30),
+        syllables=t.number("syllables", base.syllables, 0.01, 0.9),
+        dips_db=t.number("dips_db", base.dips_db, 1, 40),
+    )
+    t.done()
+    if not thresholds.silence_db < thresholds.noisy_db:
+        raise t.error("noisy_db", f"must be above silence_db ({thresholds.silence_db:g})")
+    sequences = dict(model.STANDARD_SEQUENCES)
+    raw_sequences = f.get("sequences", dict, {})
+    kinds = [k.value for k in model.SEQUENCE_CLASSES]
+    for kind, raw_steps in raw_sequences.items():
+        key = (*f.key, "sequences", str(kind))
+        if kind not in kinds:
+            raise f.source.error(key, f"a sequence is one of {', '.join(kinds)}, got {kind!r}")
+        if not isinstance(raw_steps, list) or not raw_steps:
+            raise f.source.error(key, "expected a list of steps like {prompt: ..., wait: 5}")
+        steps = []
+        for i, raw in enumerate(raw_steps):
+            step = Fields(f.source, (*key, str(i)), raw)
+            steps.append(model.LineStep(step.text("prompt"), step.number("wait", 5.0, 0, 60)))
+            step.done()
+        sequences[LineClass(kind)] = tuple(steps)
+    check = model.LineCheck(
+        nodes=nodes,
+        thresholds=thresholds,
+        sequences=sequences,
+        speech_window=f.number("speech_window", 1.5, 0.5, 5),
+    )
+    f.done()
+    return check
+
+
+def _check_line_nodes(source: Source, menu: model.Menu) -> None:
+    for node_id in sorted(menu.line_check.nodes or ()):
+        node = menu.nodes.get(node_id)
+        if node is None or not isinstance(
+            node, (model.MenuNode, model.InputNode, model.VerifyNode)
+        ):
+            problem = f"no node named '{node_id}'" if node is None else ""
+            problem = problem or f"node '{node_id}' waits for no key (menu, input, verify do)"
+            raise source.error(("line_check", "nodes"), problem)
 
 
 def _numbers(source: Source, raw: dict[str, Any]) -> dict[str, model.NumberPlan]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from ivr.line.classifier import LineClass, Thresholds
+
 DTMF_KEYS = frozenset("0123456789*#")
 PRIORITY_MIN, PRIORITY_MAX = 1, 9  # per-number and per-queue priority; 9 is most urgent
 
@@ -42,6 +44,45 @@ class Hours:
     # weekday (0 = Monday) -> list of (open, close) times
     weekly: dict[int, tuple[tuple[dt.time, dt.time], ...]] = field(default_factory=dict)
     holidays: dict[dt.date, Holiday] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LineStep:
+    """One step of a line sequence: say ``prompt``, then listen ``wait`` seconds."""
+
+    prompt: str
+    wait: float
+
+
+# The service standards' sequences (R-3.1 to R-3.4); after the last step: hang up.
+STANDARD_SEQUENCES: dict[LineClass, tuple[LineStep, ...]] = {
+    LineClass.SILENT: (LineStep("line-silent-hello", 5.0), LineStep("line-silent-bye", 5.0)),
+    LineClass.OPEN_LINE: (LineStep("line-open-hello", 3.0), LineStep("line-open-bye", 0.0)),
+    LineClass.NOISY: (LineStep("line-noisy-louder", 3.0), LineStep("line-noisy-bye", 5.0)),
+    LineClass.QUIET: (LineStep("line-quiet-louder", 5.0), LineStep("line-quiet-bye", 5.0)),
+}
+SEQUENCE_CLASSES = tuple(STANDARD_SEQUENCES)
+
+
+@dataclass(frozen=True)
+class LineCheck:
+    """Where and how the caller's line is checked when a key wait ends with nothing.
+
+    ``nodes`` None means every node that waits for a key; an empty set turns it off."""
+
+    nodes: frozenset[str] | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    sequences: dict[LineClass, tuple[LineStep, ...]] = field(
+        default_factory=lambda: dict(STANDARD_SEQUENCES)
+    )
+    speech_window: float = 1.5  # seconds of speech that take a caller out of a sequence
+
+    def applies_to(self, node_id: str) -> bool:
+        return self.nodes is None or node_id in self.nodes
+
+    @property
+    def enabled(self) -> bool:
+        return self.nodes is None or bool(self.nodes)
 
 
 # --- nodes ------------------------------------------------------------------------------
@@ -212,6 +253,7 @@ class Menu:
     defaults: Defaults
     start: str
     nodes: dict[str, Node]
+    line_check: LineCheck = field(default_factory=LineCheck)
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]

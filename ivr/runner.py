@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ivr import model
+from ivr.line.sequences import SequenceOutcome
 
 
 class CallerIO(Protocol):
@@ -43,6 +44,11 @@ class MenuServices(Protocol):
     async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> bool:
         """Hand the call to the ACD; True when it took the call (the menu then ends)."""
 
+    async def check_line(self, check: model.LineCheck, waited: float) -> SequenceOutcome | None:
+        """A key wait of ``waited`` s ended with nothing: judge the caller's audio and run
+        a line sequence if the line is unusable (R-3). None: nothing to do (no ears, or
+        the caller spoke)."""
+
 
 @dataclass(frozen=True)
 class Ended:
@@ -66,6 +72,20 @@ class CallContext:
 OnMove = Callable[[str, str], Awaitable[None]]  # (node id, event) for the call's timeline
 
 
+class _BackToNode(Exception):
+    """A line sequence ended with the caller back: the node starts again."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+
+
+class _LineHungUp(Exception):
+    """A line sequence ran to its end and hung up."""
+
+    def __init__(self, disposition: str) -> None:
+        self.disposition = disposition
+
+
 class MenuRunner:
     def __init__(
         self,
@@ -82,6 +102,7 @@ class MenuRunner:
         self.ctx = context
         self.clock = clock
         self.on_move = on_move
+        self.node_id = menu.start
         self._handlers: dict[type[model.Node], Callable[..., Awaitable[str | Ended]]] = {
             model.MenuNode: self._menu,
             model.PlayNode: self._play,
@@ -98,9 +119,20 @@ class MenuRunner:
 
     async def run(self, start: str | None = None) -> Ended:
         node_id = start or self.menu.start
+        event = "enter"
         while True:
-            await self.on_move(node_id, "enter")
-            result = await self.step(self.menu.node(node_id))
+            self.node_id = node_id
+            await self.on_move(node_id, event)
+            event = "enter"
+            try:
+                result = await self.step(self.menu.node(node_id))
+            except _BackToNode as back:
+                if back.key is not None:
+                    self.io.keep(back.key)  # the node acts on it at once
+                event = "back from line sequence"
+                continue
+            except _LineHungUp as ended:
+                return Ended(ended.disposition)
             if isinstance(result, Ended):
                 return result
             node_id = result
@@ -113,8 +145,17 @@ class MenuRunner:
         return await self.io.play(prompts, self.ctx.language, barge_in)
 
     async def key(self, prompts: list[str], timeout: float) -> str | None:
-        """A prompt with barge-in, then wait for a key."""
-        return await self.say(prompts) or await self.io.wait_digit(timeout)
+        """A prompt with barge-in, then wait for a key. A wait that ends with nothing has
+        the line checked (R-3): an unusable line gets its sequence instead."""
+        digit = await self.say(prompts) or await self.io.wait_digit(timeout)
+        check = self.menu.line_check
+        if digit is None and check.applies_to(self.node_id):
+            outcome = await self.services.check_line(check, timeout)
+            if outcome is not None and outcome.hung_up:
+                raise _LineHungUp(outcome.kind.value)
+            if outcome is not None:
+                raise _BackToNode(outcome.key)
+        return digit
 
     def record_key(self, digit: str) -> None:
         self.ctx.keys += digit

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from ivr import model
+from ivr.line.sequences import SequenceOutcome
 from ivr.runner import CallContext, MenuRunner
 from prompts.build import Prompt
 
@@ -65,6 +66,9 @@ class TerminalServices:
 
     async def request_callback(self) -> None:
         self.out.write("  [callback requested]\n")
+
+    async def check_line(self, check: model.LineCheck, waited: float) -> SequenceOutcome | None:
+        return None  # no ears here: a silent wait is a plain no-input
 
     async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> bool:
         self.out.write(f"  [queue {queue}, skills {list(skills)}, priority {priority}: no ACD]\n")

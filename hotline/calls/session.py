@@ -63,6 +63,13 @@ class CallChannel:
         """Play media in order. With barge-in a key stops it; that key is returned."""
         if barge_in and self.typeahead:
             return self.typeahead.popleft()
+        stop = self.is_key if barge_in else _never
+        event = await self.play_unless(media, stop)
+        return event.digit if event is not None else None
+
+    async def play_unless(self, media: list[str], stop: Callable[[Event], bool]) -> Event | None:
+        """Play media in order until it ends (None) or an event matching ``stop`` comes
+        (returned, the playback stopped). Keys that do not stop it are kept."""
         playback_id = f"pb-{uuid.uuid4().hex}"
         try:
             await self.ari.play(self.channel_id, playback_id, media)
@@ -74,14 +81,17 @@ class CallChannel:
                 if event.playback and event.playback.state == "failed":
                     log.warning("playback failed on %s: %s", self.channel_id, media)
                 return None
-            if event.type == "ChannelDtmfReceived" and self._mine(event):
-                if not barge_in:
-                    self.typeahead.append(event.digit)
-                    continue
+            if stop(event):
                 await self._stop(playback_id)
-                return event.digit
+                return event
+            if self.is_key(event):
+                self.typeahead.append(event.digit)
             if event.type == RESYNC and not await self._playback_exists(playback_id):
                 return None
+
+    def is_key(self, event: Event) -> bool:
+        """A key pressed by this call's caller."""
+        return event.type == "ChannelDtmfReceived" and self._mine(event)
 
     async def wait_digit(self, timeout: float) -> str | None:
         """The next key the caller presses, or None after ``timeout`` seconds of nothing."""
@@ -171,6 +181,10 @@ class CallChannel:
             await self.ari.stop_playback(playback_id)
         except AriNotFound:
             pass  # it finished on its own meanwhile
+
+
+def _never(event: Event) -> bool:
+    return False
 
 
 def _playback_id(event: Event) -> str:

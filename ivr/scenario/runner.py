@@ -172,7 +172,9 @@ class _Steps:
 
     async def _hear(self, prompt: str, action: ExpectPrompts) -> None:
         template = self.audio.template(action.language, prompt)
-        deadline = time.monotonic() + action.timeout
+        # The step's timeout is for the prompt to begin: a long prompt (the main menu is
+        # over 13 s) also needs its own length to be heard well enough to match.
+        deadline = time.monotonic() + action.timeout + len(template) / hearing.RATE
         best = 0.0
         polls_after_hangup = 0
         # In a list, say which prompt was missing; a single one is named by the step.
@@ -201,7 +203,11 @@ class _Steps:
                 reason = f"the hotline hung up before {prompt} was heard (best match {best:.2f})"
                 raise StepFailed(reason + await self._played(prompt, action.language))
             if time.monotonic() >= deadline:
-                reason = f"{what}not heard within {action.timeout:g} s (best match {best:.2f})"
+                reason = (
+                    f"{what}not heard within {action.timeout:g} s (best match {best:.2f}; "
+                    f"{len(heard) / hearing.RATE:.1f} s of audio, searched from "
+                    f"{self.cursor_s:.1f} s)"
+                )
                 raise StepFailed(reason + await self._played(prompt, action.language))
             await asyncio.sleep(POLL_S)
 

@@ -9,6 +9,7 @@ the tester that the PBX can dial; it answers, rejects or never answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import time
 import uuid
@@ -140,6 +141,7 @@ class Caller:
         self.heard_file: Path = Path()
         self.dialled_at = 0.0
         self.answered_at = 0.0
+        self.sound_id = ""
 
     async def dial(self, answer_timeout: float) -> None:
         t = self.tester
@@ -200,6 +202,21 @@ class Caller:
             since=mark,
         )
 
+    async def start_sound(self, wav: Path, times: int = 20) -> str:
+        """Send ``wav`` to the hotline over and over (a line's steady sound, a caller who
+        keeps talking) without waiting; ``stop_sound`` ends it."""
+        await asyncio.to_thread(shutil.copyfile, wav, self.tester.media / wav.name)
+        self.sound_id = f"pb-{uuid.uuid4().hex[:12]}"
+        media = f"sound:{MEDIA_IN_CONTAINER}/{wav.stem}"
+        await self.tester.rest.play(self.channel_id, self.sound_id, [media] * times)
+        return self.sound_id
+
+    async def stop_sound(self) -> None:
+        if self.sound_id:
+            with contextlib.suppress(AriNotFound):
+                await self.tester.rest.stop_playback(self.sound_id)
+            self.sound_id = ""
+
     async def hangup(self) -> None:
         try:
             await self.tester.rest.hangup(self.channel_id)
@@ -221,6 +238,21 @@ class Caller:
             f"hang-up of {self.channel_id}",
         )
         return time.monotonic() - self.answered_at
+
+    async def hung_up_at(self, timeout: float) -> float:
+        """Wait for the far end to hang up; returns when, in seconds on the time line of
+        what the caller heard (the recording ends with the call: its full length)."""
+        await self.wait_hung_up(timeout)
+        name = f"heard/{self.channel_id}"
+        await self.tester.wait_for(
+            lambda e: (
+                e.type in ("RecordingFinished", "RecordingFailed")
+                and (e.recording and e.recording.name) == name
+            ),
+            5,
+            f"end of the recording {name}",
+        )
+        return len(self.heard()) / audio.RATE
 
     def heard(self) -> audio.Samples:
         return audio.read_sln(self.heard_file)

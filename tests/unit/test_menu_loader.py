@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ivr.check import check_file
+from ivr.line.classifier import LineClass
 from ivr.loader import load_menu
 from ivr.model import MenuNode, QueueNode
 from ivr.source import MenuError
@@ -153,3 +154,70 @@ def test_check_reports_unreachable_silent_loops_and_missing_prompts(tmp_path: Pa
     ) in messages
     assert ("error", "nodes.orphan.prompt: no prompt 'no-such-prompt' in the catalogue") in messages
     assert f"{path}:17: nodes.orphan.prompt: no prompt" in "\n".join(f.message for f in findings)
+
+
+LINE_BROKEN = [
+    # (line_check section, expected line, expected key, expected problem)
+    ("line_check: {nodes: [bye]}", 15, "line_check.nodes", "node 'bye' waits for no key"),
+    ("line_check: {nodes: [mian]}", 15, "line_check.nodes", "no node named 'mian'"),
+    ("line_check: {nodes: some}", 15, "line_check.nodes", "expected 'all' or a list"),
+    (
+        "line_check:\n  sequences:\n    deaf: [{prompt: goodbye}]",
+        17,
+        "line_check.sequences.deaf",
+        "a sequence is one of silent, open-line, noisy, quiet",
+    ),
+    (
+        "line_check:\n  sequences:\n    silent: [{prompt: goodbye, wait: 99}]",
+        17,
+        "line_check.sequences.silent.0.wait",
+        "must be between 0 and 60",
+    ),
+    (
+        "line_check:\n  thresholds: {silence_db: -40, noisy_db: -50}",
+        16,
+        "line_check.thresholds.noisy_db",
+        "must be above silence_db",
+    ),
+    ("line_check: {speach_window: 2}", 15, "line_check.speach_window", "did you mean"),
+]
+
+
+@pytest.mark.parametrize(
+    ("section", "line", "key", "problem"), LINE_BROKEN, ids=[b[2] for b in LINE_BROKEN]
+)
+def test_broken_line_check_names_file_line_and_key(
+    tmp_path: Path, section: str, line: int, key: str, problem: str
+) -> None:
+    path = write(tmp_path, MINIMAL + section + "\n")
+    with pytest.raises(MenuError) as err:
+        load_menu(path)
+    assert err.value.message.startswith(f"{path}:{line}: {key}: "), err.value.message
+    assert problem in err.value.message
+
+
+def test_line_check_defaults_are_the_standards_and_can_be_changed(tmp_path: Path) -> None:
+    plain = load_menu(write(tmp_path, MINIMAL))
+    assert plain.line_check.applies_to("main")
+    silent = plain.line_check.sequences[LineClass.SILENT]
+    assert [(s.prompt, s.wait) for s in silent] == [
+        ("line-silent-hello", 5.0),
+        ("line-silent-bye", 5.0),
+    ]
+    custom = MINIMAL + (
+        "line_check:\n"
+        "  nodes: [main]\n"
+        "  thresholds: {quiet_db: -36}\n"
+        "  sequences:\n"
+        "    quiet: [{prompt: line-quiet-handset, wait: 4}, {prompt: line-quiet-bye}]\n"
+    )
+    menu = load_menu(write(tmp_path, custom))
+    assert menu.line_check.nodes == frozenset({"main"})
+    assert menu.line_check.thresholds.quiet_db == -36
+    assert [s.prompt for s in menu.line_check.sequences[LineClass.QUIET]] == [
+        "line-quiet-handset",
+        "line-quiet-bye",
+    ]
+    assert menu.line_check.sequences[LineClass.NOISY] == plain.line_check.sequences[LineClass.NOISY]
+    off = load_menu(write(tmp_path, MINIMAL + "line_check: {nodes: []}\n"))
+    assert not off.line_check.enabled

@@ -3,10 +3,14 @@ exercised over SIP by the integration tests and in a terminal by `hotline menu t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import deque
 from pathlib import Path
 
+from ivr import model
+from ivr.line.classifier import LineClass
+from ivr.line.sequences import SequenceOutcome
 from ivr.loader import load_menu
 from ivr.runner import CallContext, Ended, MenuRunner
 
@@ -60,6 +64,8 @@ class Services:
         self.transfers: list[str] = []
         self.answer = answer
         self.messages = 0
+        self.line_checks: list[float] = []
+        self.line_outcomes: list[SequenceOutcome | None] = []  # next check_line answers
 
     async def verify_pin(self, account: str, pin: str) -> bool:
         return self.pins.get(account) == pin
@@ -73,6 +79,10 @@ class Services:
 
     async def request_callback(self) -> None:
         pass
+
+    async def check_line(self, check: model.LineCheck, waited: float) -> SequenceOutcome | None:
+        self.line_checks.append(waited)
+        return self.line_outcomes.pop(0) if self.line_outcomes else None
 
     async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> bool:
         return False
@@ -208,3 +218,45 @@ async def test_a_key_during_the_retry_prompt_counts_at_once() -> None:
     _, ctx, moves = await walk(caller, Services())
     assert caller.prompts()[:4] == ["greeting", "main-menu", "invalid-key", "repair-menu"]
     assert ctx.keys.startswith("72")
+
+
+async def test_a_line_sequence_that_hangs_up_ends_the_call_with_its_disposition() -> None:
+    services = Services()
+    services.line_outcomes = [SequenceOutcome(LineClass.OPEN_LINE, hung_up=True)]
+    caller = ScriptedCaller(TIMEOUT)
+    ended, ctx, moves = await walk(caller, services)
+    assert ended == Ended("open-line")
+    assert services.line_checks == [5.0]  # the main menu's wait
+    assert caller.prompts() == ["greeting", "main-menu"]  # no no-input prompt: the sequence
+
+
+async def test_back_from_a_line_sequence_the_node_starts_again_and_takes_the_key() -> None:
+    services = Services()
+    services.line_outcomes = [
+        SequenceOutcome(LineClass.SILENT, hung_up=False),  # the caller spoke
+        SequenceOutcome(LineClass.NOISY, hung_up=False, key="2"),  # pressed 2 meanwhile
+    ]
+    caller = ScriptedCaller(TIMEOUT, TIMEOUT, "1")
+    ended, ctx, moves = await walk(caller, services)
+    assert caller.prompts()[:3] == ["greeting", "main-menu", "main-menu"]
+    assert "repair-menu" in caller.prompts()  # the key from the sequence chose repairs
+    assert moves.count("main:back from line sequence") == 2
+    assert ctx.keys.startswith("21")
+    assert ended.disposition == "transferred"
+
+
+async def test_nodes_outside_the_line_check_get_the_plain_no_input() -> None:
+    menu = dataclasses.replace(MENU, line_check=model.LineCheck(nodes=frozenset({"repair"})))
+    services = Services()
+    services.line_outcomes = [SequenceOutcome(LineClass.SILENT, hung_up=True)]
+    caller = ScriptedCaller(TIMEOUT, "2", TIMEOUT)
+    ctx = CallContext("4008001234", "13800138000", menu.language, 5)
+
+    async def on_move(node_id: str, event: str) -> None:
+        pass
+
+    runner = MenuRunner(menu, caller, services, ctx, lambda: OPEN, on_move)
+    ended = await runner.run()
+    assert caller.prompts()[:4] == ["greeting", "main-menu", "no-input", "main-menu"]
+    assert services.line_checks == [5.0]  # only in the repair menu
+    assert ended == Ended("silent")

@@ -1,0 +1,182 @@
+"""Listening to a caller while prompts play: a snoop on the caller's channel, recorded as
+raw slin into the PBX's recordings directory and read here as it grows.
+
+Why a snoop recording and not externalMedia: the snoop is one extra channel and no
+socket; Asterisk writes 16 kB/s per call into a directory the controller already shares
+with the PBX (prompts and voice messages live there too), and the controller reads only
+the new bytes every ``POLL_S``. externalMedia needs a bridge, an RTP channel and a UDP
+port per call for the same audio. The benchmark (bench/classifier) measures the cost.
+
+A channel's operations run one after another (ARI-NOTES), so the caller's own channel
+cannot play and record at once; the snoop runs beside it, bridged or not, and hangs up
+with the caller. The listener owns one task (the reader), cancelled by ``stop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from hotline.ari.errors import AriError
+from hotline.ari.models import Event
+from hotline.ari.rest import AriRest
+from hotline.calls.registry import LEG_PREFIX
+from hotline.calls.session import CallChannel
+from ivr.line.classifier import (
+    FRAME,
+    FRAME_S,
+    Evidence,
+    Frames,
+    LineClass,
+    Thresholds,
+    classify,
+    frame_features,
+)
+
+log = logging.getLogger(__name__)
+
+LISTEN_DIR = "listen"  # under the PBX's recordings directory
+SPEECH_EVENT = "HotlineLineSpeech"  # synthetic event put in the call's queue
+POLL_S = 0.1
+KEEP_S = 60.0  # frames kept for judging; older audio is dropped
+STALL_S = 1.0  # no new audio for this long: the line sends nothing, which is silence
+SETUP_TIMEOUT_S = 3.0
+
+
+class LineListener:
+    def __init__(
+        self,
+        ari: AriRest,
+        channel: CallChannel,
+        app: str,
+        recordings_dir: Path,
+        attach_leg: Callable[[str, str], None],
+        detach_leg: Callable[[str], None],
+    ) -> None:
+        self.ari = ari
+        self.channel = channel
+        self.app = app
+        self.snoop_id = f"{LEG_PREFIX}ear-{uuid.uuid4().hex[:16]}"
+        self.recording = f"{LISTEN_DIR}/{self.snoop_id}"
+        self.path = recordings_dir / LISTEN_DIR / f"{self.snoop_id}.sln"
+        self._attach, self._detach = attach_leg, detach_leg
+        self.frames = Frames.empty()
+        self._previous: np.ndarray | None = None
+        self._pending = b""
+        self._offset = 0
+        self._task: asyncio.Task[None] | None = None
+        self._started_at = 0.0
+        self._last_audio_at = 0.0
+        self._watch: tuple[float, Thresholds] | None = None
+
+    # --- life cycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Snoop on the caller and start reading. Raises ``AriError`` or ``TimeoutError``
+        when the PBX does not cooperate (then ``stop`` cleans up)."""
+        self._attach(self.snoop_id, self.channel.channel_id)
+        await self.ari.snoop(self.channel.channel_id, self.snoop_id, self.app, spy="in")
+        await self.channel.wait_event(
+            lambda e: e.type == "StasisStart" and _about(e, self.snoop_id), SETUP_TIMEOUT_S
+        )
+        await self.ari.record(self.snoop_id, self.recording, fmt="sln")
+        self._started_at = self._last_audio_at = time.monotonic()
+        self._task = asyncio.create_task(self._read_forever(), name=f"listen-{self.snoop_id}")
+
+    async def stop(self) -> None:
+        """Stop reading, hang up the snoop (which ends its recording), delete the audio."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task], timeout=SETUP_TIMEOUT_S)
+        with contextlib.suppress(AriError):
+            await self.ari.hangup(self.snoop_id)
+        self._detach(self.snoop_id)
+        try:
+            self.path.unlink(missing_ok=True)
+        except PermissionError:  # written by the PBX's user: let the PBX delete it
+            with contextlib.suppress(AriError):
+                await self.ari.delete_stored_recording(self.recording)
+
+    # --- what was heard --------------------------------------------------------------------------
+    def evidence(self, seconds: float, limits: Thresholds) -> Evidence:
+        """The verdict on the last ``seconds`` of the caller's audio."""
+        return classify(self._recent(seconds), limits)
+
+    def watch_speech(self, window: float, limits: Thresholds) -> None:
+        """From now on, put one ``SPEECH_EVENT`` in the call's queue when the last
+        ``window`` seconds sound like usable speech (or an in-band key)."""
+        self._watch = (window, limits)
+        self._check_speech()
+
+    def unwatch(self) -> None:
+        self._watch = None
+
+    def _recent(self, seconds: float) -> Frames:
+        """Frames of the last ``seconds``; a line that sends nothing counts as silence."""
+        stalled = time.monotonic() - self._last_audio_at
+        missing = int(stalled / FRAME_S) if stalled >= STALL_S else 0
+        wanted = max(1, round(seconds / FRAME_S))
+        missing = min(missing, wanted)
+        heard = self.frames.tail(wanted - missing) if wanted > missing else Frames.empty()
+        silence = Frames(np.full(missing, -120.0), np.zeros(missing), np.zeros(missing, dtype=bool))
+        return heard.extend(silence)
+
+    # --- the reader ---------------------------------------------------------------------------
+    async def _read_forever(self) -> None:
+        while True:
+            try:
+                self._read_new()
+            except OSError as exc:
+                log.warning("listening on %s: %s", self.channel.channel_id, exc)
+            self._check_speech()
+            await asyncio.sleep(POLL_S)
+
+    def _read_new(self) -> None:
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        if not data:
+            return
+        self._offset += len(data)
+        self._last_audio_at = time.monotonic()
+        data = self._pending + data
+        usable = len(data) // (2 * FRAME) * (2 * FRAME)
+        self._pending = data[usable:]
+        if not usable:
+            return
+        samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.float64)
+        self.frames = self.frames.extend(frame_features(samples, self._previous))
+        self._previous = samples[-FRAME:]
+        keep = int(KEEP_S / FRAME_S)
+        if len(self.frames) > 2 * keep:
+            self.frames = self.frames.tail(KEEP_S)
+
+    def _check_speech(self) -> None:
+        if self._watch is None:
+            return
+        window, limits = self._watch
+        evidence = self.evidence(window, limits)
+        if evidence.verdict in (LineClass.SPEECH, LineClass.KEY):
+            self._watch = None
+            self.channel.deliver(Event(SPEECH_EVENT, {"evidence": evidence.as_dict()}))
+
+
+def forget_stale_listening(recordings_dir: Path) -> None:
+    """At start-up: audio left by listeners of a controller that died (their snoops are
+    hung up by reconciliation; calls picked up again listen afresh)."""
+    for stale in (recordings_dir / LISTEN_DIR).glob("*.sln"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+def _about(event: Event, channel_id: str) -> bool:
+    return event.channel is not None and event.channel.id == channel_id
