@@ -9,7 +9,7 @@ HOTLINE := $(VENV)/bin/hotline
 # Debian packages the project needs on the host (Debian 12). The PBX itself runs in a container.
 SYSTEM_PACKAGES := podman runc mmdebstrap uidmap ffmpeg espeak-ng sox graphviz fonts-wqy-microhei tmux python3-venv
 
-.PHONY: run test setup system-deps venv image prompts check unit clean
+.PHONY: run test setup system-deps venv image prompts check unit bench clean
 
 run: setup
 	$(HOTLINE) run
@@ -18,6 +18,10 @@ test: setup check
 	$(PY) -m pytest --durations=10
 
 setup: system-deps venv image prompts
+
+# The line classifier on its corpus, offline and over SIP (a few minutes; not part of test).
+bench: setup
+	$(PY) -m bench.classifier --sip
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \

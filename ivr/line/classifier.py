@@ -82,8 +82,19 @@ class Frames:
         return len(self.level_db)
 
     def tail(self, seconds: float) -> Frames:
-        n = max(1, round(seconds / FRAME_S))
+        """The frames of the last ``seconds``."""
+        return self.last(max(1, round(seconds / FRAME_S)))
+
+    def last(self, n: int) -> Frames:
+        """The last ``n`` frames (fewer if there are fewer)."""
+        if n <= 0:
+            return Frames.empty()
         return Frames(self.level_db[-n:], self.voicing[-n:], self.tone[-n:])
+
+    @staticmethod
+    def silence(n: int) -> Frames:
+        """``n`` frames of nothing at all (a line that sends no audio)."""
+        return Frames(np.full(n, _FLOOR_DB), np.zeros(n), np.zeros(n, dtype=bool))
 
     @staticmethod
     def empty() -> Frames:

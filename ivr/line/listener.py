@@ -45,8 +45,10 @@ log = logging.getLogger(__name__)
 LISTEN_DIR = "listen"  # under the PBX's recordings directory
 SPEECH_EVENT = "HotlineLineSpeech"  # synthetic event put in the call's queue
 POLL_S = 0.1
-KEEP_S = 60.0  # frames kept for judging; older audio is dropped
-STALL_S = 1.0  # no new audio for this long: the line sends nothing, which is silence
+KEEP_FRAMES = int(60.0 / FRAME_S)  # a minute of frames is kept for judging
+# Audio this far behind the clock is late (the PBX writes the file in buffered pieces);
+# further behind, the line is sending nothing.
+STALL_FRAMES = int(1.0 / FRAME_S)
 SETUP_TIMEOUT_S = 3.0
 
 
@@ -59,8 +61,10 @@ class LineListener:
         recordings_dir: Path,
         attach_leg: Callable[[str, str], None],
         detach_leg: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ari = ari
+        self.clock = clock
         self.channel = channel
         self.app = app
         self.snoop_id = f"{LEG_PREFIX}ear-{uuid.uuid4().hex[:16]}"
@@ -73,7 +77,7 @@ class LineListener:
         self._offset = 0
         self._task: asyncio.Task[None] | None = None
         self._started_at = 0.0
-        self._last_audio_at = 0.0
+        self._total = 0  # frames added since the start (the clock's count)
         self._watch: tuple[float, Thresholds] | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
@@ -86,8 +90,12 @@ class LineListener:
             lambda e: e.type == "StasisStart" and _about(e, self.snoop_id), SETUP_TIMEOUT_S
         )
         await self.ari.record(self.snoop_id, self.recording, fmt="sln")
-        self._started_at = self._last_audio_at = time.monotonic()
+        self.listening_since(self.clock())
         self._task = asyncio.create_task(self._read_forever(), name=f"listen-{self.snoop_id}")
+
+    def listening_since(self, started_at: float) -> None:
+        """The clock time the recording began (frames are counted from it)."""
+        self._started_at = started_at
 
     async def stop(self) -> None:
         """Stop reading, hang up the snoop (which ends its recording), delete the audio."""
@@ -107,7 +115,7 @@ class LineListener:
     # --- what was heard --------------------------------------------------------------------------
     def evidence(self, seconds: float, limits: Thresholds) -> Evidence:
         """The verdict on the last ``seconds`` of the caller's audio."""
-        return classify(self._recent(seconds), limits)
+        return classify(self.frames.tail(seconds), limits)
 
     def watch_speech(self, window: float, limits: Thresholds) -> None:
         """From now on, put one ``SPEECH_EVENT`` in the call's queue when the last
@@ -118,47 +126,45 @@ class LineListener:
     def unwatch(self) -> None:
         self._watch = None
 
-    def _recent(self, seconds: float) -> Frames:
-        """Frames of the last ``seconds``; a line that sends nothing counts as silence."""
-        stalled = time.monotonic() - self._last_audio_at
-        missing = int(stalled / FRAME_S) if stalled >= STALL_S else 0
-        wanted = max(1, round(seconds / FRAME_S))
-        missing = min(missing, wanted)
-        heard = self.frames.tail(wanted - missing) if wanted > missing else Frames.empty()
-        silence = Frames(np.full(missing, -120.0), np.zeros(missing), np.zeros(missing, dtype=bool))
-        return heard.extend(silence)
-
     # --- the reader ---------------------------------------------------------------------------
     async def _read_forever(self) -> None:
         while True:
             try:
-                self._read_new()
+                self.read()
             except OSError as exc:
                 log.warning("listening on %s: %s", self.channel.channel_id, exc)
-            self._check_speech()
             await asyncio.sleep(POLL_S)
 
-    def _read_new(self) -> None:
-        if not self.path.exists():
-            return
-        with self.path.open("rb") as f:
-            f.seek(self._offset)
-            data = f.read()
-        if not data:
-            return
+    def read(self) -> None:
+        """Take in what the PBX wrote since the last read (the reader does, every
+        ``POLL_S``); announce speech if asked to watch for it."""
+        data = b""
+        if self.path.exists():
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                data = f.read()
         self._offset += len(data)
-        self._last_audio_at = time.monotonic()
         data = self._pending + data
         usable = len(data) // (2 * FRAME) * (2 * FRAME)
         self._pending = data[usable:]
-        if not usable:
-            return
-        samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.float64)
-        self.frames = self.frames.extend(frame_features(samples, self._previous))
-        self._previous = samples[-FRAME:]
-        keep = int(KEEP_S / FRAME_S)
-        if len(self.frames) > 2 * keep:
-            self.frames = self.frames.tail(KEEP_S)
+        if usable:
+            samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.float64)
+            self._add(frame_features(samples, self._previous))
+            self._previous = samples[-FRAME:]
+        # A line that sends nothing gives the snoop nothing to write: once the audio is
+        # further behind the clock than the PBX's write buffering explains, that time is
+        # silence, and the frames keep step with the clock.
+        behind = int((self.clock() - self._started_at) / FRAME_S) - self._total
+        if behind > STALL_FRAMES:
+            self._add(Frames.silence(behind - STALL_FRAMES))
+            self._previous = None
+        self._check_speech()
+
+    def _add(self, frames: Frames) -> None:
+        self.frames = self.frames.extend(frames)
+        self._total += len(frames)
+        if len(self.frames) > 2 * KEEP_FRAMES:
+            self.frames = self.frames.last(KEEP_FRAMES)
 
     def _check_speech(self) -> None:
         if self._watch is None:

@@ -198,3 +198,13 @@ class Corpus:
         for seed, (colour, db) in enumerate((("pink", -40.0), ("white", -32.0)), start=50):
             noise = at_level(coloured_noise(colour, CLIP_S, seed), db)
             yield Clip(f"dtmf-in-{colour}{db:+.0f}", "key", noise + dtmf("15#", seed))
+
+
+def talking_wav(folder: Path) -> Path:
+    """A caller talking (Mandarin, normal level) as a wav a test caller can send: how a
+    caller who says things instead of pressing keys sounds to the hotline."""
+    path = folder / "clip-talking.wav"
+    if not path.exists():
+        samples = Corpus().speech("zh", 1, VOICES["zh"][1], -20.0)
+        Clip("talking", "speech", samples).write_wav(path)
+    return path

@@ -16,6 +16,7 @@ from acd.callbacks import CallbackRequest
 from hotline.db import make_engine, session_factory
 from ivr.scenario import hearing
 from tests.harness.cli import hotline
+from tests.harness.corpus import talking_wav
 from tests.harness.db import call_for, events_of
 from tests.harness.stack import Stack
 from tests.harness.tester import Caller, Tester
@@ -122,7 +123,9 @@ async def test_invalid_key_and_silence_retry_then_the_configured_exit(
     again = await caller.expect_heard(
         controller.prompt("main-menu"), timeout=20, after_s=invalid.offset_s
     )
-    # Then silence: the no-input prompt after 5 s, the menu once more, silence again.
+    # Then the caller talks instead of pressing (a silent line would get the R-3 silent
+    # sequence instead): the no-input prompt after 5 s, the menu once more, no key again.
+    await caller.start_sound(talking_wav(controller.state))
     silent = await caller.expect_heard(
         controller.prompt("no-input"), timeout=20, after_s=again.offset_s
     )
