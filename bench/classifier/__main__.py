@@ -30,7 +30,7 @@ from ivr.line.classifier import FRAME, Frames, LineClass, Thresholds, classify, 
 from tests.harness.corpus import RATE, Clip, Corpus
 
 LABELS = [c.value for c in LineClass]
-CHUNK = RATE // 10  # the listener reads every 100 ms
+CHUNK = RATE // 10  # the listener reads every 100 ms while watching for speech
 BATCH = 8  # concurrent calls over SIP
 HOLD_S = 30.0  # how long the calls of a cost sample are held
 
@@ -86,7 +86,7 @@ def cpu_per_call_minute(clips: Sequence[Clip]) -> float:
 # --- over SIP -----------------------------------------------------------------------------
 async def over_sip(
     clips: Sequence[Clip],
-) -> tuple[list[tuple[str, str]], float, float, tuple[float, float]]:
+) -> tuple[list[tuple[str, str]], float, float, tuple[tuple[float, float], ...]]:
     """Returns the results, the PBX's CPU seconds and the call-minutes they served, and
     the PBX's CPU per call-minute without and with listening."""
     from tests.harness.cli import hotline
@@ -138,8 +138,8 @@ async def over_sip(
         finally:
             await caller.hangup()
 
-    async def cost(listening: bool) -> float:
-        """PBX CPU seconds per call-minute for BATCH calls held HOLD_S each."""
+    async def cost(listening: bool) -> tuple[float, float]:
+        """PBX and controller CPU seconds per call-minute, BATCH calls held HOLD_S each."""
         text = stack.menu_file.read_text(encoding="utf-8")
         nodes = "all" if listening else "[]"
         stack.menu_file.write_text(
@@ -147,9 +147,12 @@ async def over_sip(
         )
         await hotline("--config", str(stack.config_file), "menu", "reload", timeout=30)
         wav = clips[0].write_wav(media / "cost.wav")
-        before = _pbx_cpu(stack.pbx.spec.container)
+        controller = stack.controller.proc.pid if stack.controller.proc else 0
+        pbx_before, controller_before = _pbx_cpu(stack.pbx.spec.container), _cpu(controller)
         await asyncio.gather(*(held(i + 100 * listening, wav) for i in range(BATCH)))
-        return (_pbx_cpu(stack.pbx.spec.container) - before) / (BATCH * HOLD_S / 60)
+        minutes = BATCH * HOLD_S / 60
+        pbx = (_pbx_cpu(stack.pbx.spec.container) - pbx_before) / minutes
+        return pbx, (_cpu(controller) - controller_before) / minutes
 
     try:
         for first in range(0, len(clips), BATCH):
@@ -174,6 +177,11 @@ def _pbx_cpu(container: str) -> float:
         check=True,
         env=env,
     ).stdout.strip()
+    return _cpu(int(pid))
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
@@ -194,7 +202,7 @@ def main() -> int:
         f"= {100 * cpu / 60:.2f} % of one core per call"
     )
     if args.sip:
-        sip, pbx_cpu, minutes, (quiet_cost, listening_cost) = asyncio.run(over_sip(clips))
+        sip, pbx_cpu, minutes, (deaf, listening) = asyncio.run(over_sip(clips))
         print("\n" + summary("over SIP", sip))
         print(confusion(sip) + "\n")
         print(
@@ -202,11 +210,12 @@ def main() -> int:
             f"{pbx_cpu / minutes:.2f} s = {100 * pbx_cpu / minutes / 60:.2f} % of one core "
             f"per call ({minutes:.1f} call-minutes)"
         )
-        print(
-            f"PBX CPU per call-minute, {BATCH} calls held {HOLD_S:g} s: "
-            f"{quiet_cost:.2f} s without listening, {listening_cost:.2f} s with "
-            f"(x{listening_cost / max(quiet_cost, 1e-9):.2f})"
-        )
+        for who, index in (("PBX", 0), ("controller", 1)):
+            print(
+                f"{who} CPU per call-minute, {BATCH} calls held {HOLD_S:g} s: "
+                f"{deaf[index]:.2f} s without listening, {listening[index]:.2f} s with "
+                f"(+{100 * (listening[index] - deaf[index]) / 60:.2f} % of one core per call)"
+            )
     return 0
 
 

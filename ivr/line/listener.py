@@ -2,10 +2,11 @@
 raw slin into the PBX's recordings directory and read here as it grows.
 
 Why a snoop recording and not externalMedia: the snoop is one extra channel and no
-socket; Asterisk writes 16 kB/s per call into a directory the controller already shares
+socket. Asterisk writes 16 kB/s per call into a directory the controller already shares
 with the PBX (prompts and voice messages live there too), and the controller reads only
-the new bytes every ``POLL_S``. externalMedia needs a bridge, an RTP channel and a UDP
-port per call for the same audio. The benchmark (bench/classifier) measures the cost.
+the new bytes, ten times a second while a sequence waits for speech and four otherwise.
+externalMedia needs a snoop too, plus a bridge, an RTP channel and a UDP port per call,
+for the same audio. bench/classifier measures the cost on both sides.
 
 A channel's operations run one after another (ARI-NOTES), so the caller's own channel
 cannot play and record at once; the snoop runs beside it, bridged or not, and hangs up
@@ -44,7 +45,8 @@ log = logging.getLogger(__name__)
 
 LISTEN_DIR = "listen"  # under the PBX's recordings directory
 SPEECH_EVENT = "HotlineLineSpeech"  # synthetic event put in the call's queue
-POLL_S = 0.1
+POLL_S = 0.1  # reads while a sequence watches for speech
+IDLE_POLL_S = 0.25  # reads otherwise (the judgement at the end of a wait needs no haste)
 KEEP_FRAMES = int(60.0 / FRAME_S)  # a minute of frames is kept for judging
 # Audio this far behind the clock is late (the PBX writes the file in buffered pieces);
 # further behind, the line is sending nothing.
@@ -133,11 +135,11 @@ class LineListener:
                 self.read()
             except OSError as exc:
                 log.warning("listening on %s: %s", self.channel.channel_id, exc)
-            await asyncio.sleep(POLL_S)
+            await asyncio.sleep(POLL_S if self._watch is not None else IDLE_POLL_S)
 
     def read(self) -> None:
-        """Take in what the PBX wrote since the last read (the reader does, every
-        ``POLL_S``); announce speech if asked to watch for it."""
+        """Take in what the PBX wrote since the last read (the reader does, several times
+        a second); announce speech if asked to watch for it."""
         data = b""
         if self.path.exists():
             with self.path.open("rb") as f:

@@ -125,19 +125,21 @@ def hum(seconds: float, seed: int) -> Samples:
 
 
 def dtmf(digits: str, seed: int, seconds: float = CLIP_S) -> Samples:
-    """Key tones (100 ms on, 100 ms off) starting at a random moment."""
+    """Key tones (100 ms on, 100 ms off) from a random moment, again every 1.5 s (a
+    caller pressing keys into the noise; any 5 s window holds some)."""
     table = {
         "1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "4": (770, 1209),
         "5": (770, 1336), "6": (770, 1477), "7": (852, 1209), "8": (852, 1336),
         "9": (852, 1477), "*": (941, 1209), "0": (941, 1336), "#": (941, 1477),
     }  # fmt: skip
     out = np.zeros(int(seconds * RATE))
-    start = int(np.random.default_rng(seed).uniform(0.5, 3.0) * RATE)
+    start = int(np.random.default_rng(seed).uniform(0.2, 1.0) * RATE)
     t = np.arange(RATE // 10) / RATE
-    for i, digit in enumerate(digits):
-        low, high = table[digit]
-        at = start + i * RATE // 5
-        out[at : at + len(t)] = np.sin(2 * np.pi * low * t) + np.sin(2 * np.pi * high * t)
+    for burst in range(start, len(out) - len(digits) * RATE // 5, RATE * 3 // 2):
+        for i, digit in enumerate(digits):
+            low, high = table[digit]
+            at = burst + i * RATE // 5
+            out[at : at + len(t)] = np.sin(2 * np.pi * low * t) + np.sin(2 * np.pi * high * t)
     return out * 32768 * 10 ** (-13 / 20)  # each tone at -16 dBFS RMS
 
 
