@@ -91,6 +91,9 @@ CASES = [
 ]  # fmt: skip
 
 
+CASE_BY_KIND = {case.kind: case for case in CASES}
+
+
 async def run_case(stack: Stack, tester: Tester, clips: dict[str, Path], case: Case) -> str:
     caller = await tester.call("4008001234", caller_id=case.caller_id)
     try:
@@ -168,43 +171,57 @@ async def talks_instead_of_pressing(
     assert not [e for e in line if e["event"] != "judged"]
 
 
-async def key_during_a_sequence(stack: Stack, tester: Tester) -> None:
-    """A line that sends nothing at all is a dead line; a key in the sequence's wait
-    brings the caller back to the main menu, which takes the key."""
-    caller = await tester.call("4008001234", caller_id="13900000011")
+async def key_during_a_sequence(
+    stack: Stack,
+    tester: Tester,
+    caller_id: str,
+    line_sound: Path | None,
+    kind: str,
+    key: str,
+    then: str,
+) -> None:
+    """A key in the sequence's first wait brings the caller back to the main menu, which
+    takes the key and plays ``then``."""
+    caller = await tester.call("4008001234", caller_id=caller_id)
     try:
+        if line_sound is not None:
+            await caller.start_sound(line_sound)
         menu_end = await through_main_menu(stack, caller)
-        hello_end = await heard_through(stack, caller, "line-silent-hello", menu_end)
-        await caller.press("2")
-        await heard_through(stack, caller, "repair-menu", hello_end - 0.5)
+        first = CASE_BY_KIND[kind].prompts[0]
+        first_end = await heard_through(stack, caller, first, menu_end)
+        await caller.stop_sound()  # (a channel sends keys only once its playback is over)
+        await caller.press(key)
+        await heard_through(stack, caller, then, first_end - 0.5)
     finally:
         await caller.hangup()
-    line = await line_events(stack, "13900000011")
-    assert line[0]["verdict"] == "silent"
-    assert line[-1] == {"event": "resumed", "sequence": "silent", "step": 1, "by": "key",
-                        "key": "2"}  # fmt: skip
+    line = await line_events(stack, caller_id)
+    assert line[0]["verdict"] == kind
+    assert line[-1] == {"event": "resumed", "sequence": kind, "step": 1, "by": "key",
+                        "key": key}  # fmt: skip
 
 
-async def speech_during_a_sequence(stack: Stack, tester: Tester, clips: dict[str, Path]) -> None:
-    """Noise, then the caller speaks up during "louder, please": back to the main menu."""
-    caller = await tester.call("4008001234", caller_id="13900000012")
+async def speech_during_a_sequence(
+    stack: Stack, tester: Tester, caller_id: str, line_sound: Path, kind: str, voice: Path
+) -> None:
+    """The caller speaks up during the first step: back to the main menu, no goodbye."""
+    caller = await tester.call("4008001234", caller_id=caller_id)
     try:
-        await caller.start_sound(clips["white-28"])
+        await caller.start_sound(line_sound)
         menu_end = await through_main_menu(stack, caller)
-        louder = stack.prompt("line-noisy-louder")
-        started = await caller.expect_heard(louder, timeout=12, after_s=menu_end)
+        first, bye = CASE_BY_KIND[kind].prompts
+        started = await caller.expect_heard(stack.prompt(first), timeout=12, after_s=menu_end)
         await caller.stop_sound()
-        await caller.start_sound(clips["speech-en2-en-us"])
+        await caller.start_sound(voice)
         spoke_at = caller.position()
         back = await caller.expect_heard(stack.prompt("main-menu"), timeout=10, after_s=spoke_at)
         assert back.offset_s - spoke_at < 4.0, "speech took too long to be noticed"
         assert back.offset_s > started.offset_s
-        bye = hearing.find(hearing.read_wav(stack.prompt("line-noisy-bye")), caller.heard())
-        assert bye.score < hearing.MATCH_THRESHOLD, "the goodbye was played"
+        goodbye = hearing.find(hearing.read_wav(stack.prompt(bye)), caller.heard())
+        assert goodbye.score < hearing.MATCH_THRESHOLD, "the goodbye was played"
     finally:
         await caller.hangup()
-    line = await line_events(stack, "13900000012")
-    assert line[0]["verdict"] == "noisy"
+    line = await line_events(stack, caller_id)
+    assert line[0]["verdict"] == kind
     resumed = line[-1]
     assert resumed["event"] == "resumed" and resumed["by"] == "speech"
     assert resumed["verdict"] == "speech"
@@ -213,14 +230,33 @@ async def speech_during_a_sequence(stack: Stack, tester: Tester, clips: dict[str
 async def test_speech_never_triggers_a_sequence_and_a_key_or_speech_leaves_one(
     controller: Stack, tester: Tester, clips: dict[str, Path]
 ) -> None:
+    voice = clips["speech-en2-en-us"]
     await asyncio.gather(
         talks_instead_of_pressing(controller, tester, clips["speech-zh1-cmn+f3"], "13900000021"),
         talks_instead_of_pressing(
             controller, tester, clips["snr10-pink-en1-en-gb+f2"], "13900000022"
         ),
-        key_during_a_sequence(controller, tester),
-        speech_during_a_sequence(controller, tester, clips),
+        # A line that sends nothing at all is a dead line; 2 in its wait: the repair menu.
+        key_during_a_sequence(
+            controller, tester, "13900000011", None, "silent", "2", "repair-menu"
+        ),
+        key_during_a_sequence(
+            controller,
+            tester,
+            "13900000013",
+            clips["pink-50"],
+            "open-line",
+            "3",
+            "enter-account",
+        ),  # fmt: skip
+        speech_during_a_sequence(
+            controller, tester, "13900000012", clips["white-28"], "noisy", voice
+        ),
+        # 「请您大声一点」, and the caller does: the menu again.
+        speech_during_a_sequence(
+            controller, tester, "13900000014", clips["quiet-zh1-cmn+f3"], "quiet", voice
+        ),
     )
-    for caller_id in ("13900000011", "13900000012", "13900000021", "13900000022"):
-        record = await call_for(controller, caller_id, timeout=10, closed=True)
+    for caller_id in ("11", "12", "13", "14", "21", "22"):
+        record = await call_for(controller, f"139000000{caller_id}", timeout=10, closed=True)
         assert record.disposition == "caller_hangup"
