@@ -35,3 +35,36 @@ def test_menu_try_walks_the_default_menu_in_a_terminal() -> None:
     finally:
         child.close()
     assert child.exitstatus == 0
+
+
+def test_menu_try_runs_the_line_sequences_when_told_what_the_line_sounds_like() -> None:
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "hotline", "menu", "try", "--at", "2026-11-23T10:00"],
+        cwd=str(ROOT),
+        encoding="utf-8",
+        timeout=20,
+    )
+    try:
+        child.expect("keys .*> ")
+        child.sendline("silent")
+        child.expect(r"\[the line is silent: its sequence begins\]")
+        child.expect("line-silent-hello: 您好!请问有什么可以帮助您?")
+        child.expect("listening 5 s: .*> ")
+        child.sendline("speech")
+        child.expect(r"\[speech: back to the menu\]")
+        child.expect("main-menu: 报装请按1")
+        child.expect("keys .*> ")
+        child.sendline("noisy")
+        child.expect("line-noisy-louder: 对不起,由于杂音较大")
+        child.expect("listening 3 s: .*> ")
+        child.sendline("")  # still noisy
+        child.expect("line-noisy-bye: 对不起,您的电话杂音太大")
+        child.expect("listening 5 s: .*> ")
+        child.sendline("")
+        child.expect(r"\[the hotline hangs up\]")
+        child.expect(r"call ended: noisy")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
