@@ -81,6 +81,7 @@ class LineListener:
         self._started_at = 0.0
         self._total = 0  # frames added since the start (the clock's count)
         self._watch: tuple[float, Thresholds] | None = None
+        self._watches = 0
 
     # --- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -119,11 +120,15 @@ class LineListener:
         """The verdict on the last ``seconds`` of the caller's audio."""
         return classify(self.frames.tail(seconds), limits)
 
-    def watch_speech(self, window: float, limits: Thresholds) -> None:
+    def watch_speech(self, window: float, limits: Thresholds) -> int:
         """From now on, put one ``SPEECH_EVENT`` in the call's queue when the last
-        ``window`` seconds sound like usable speech (or an in-band key)."""
+        ``window`` seconds sound like usable speech (or an in-band key). Returns the
+        watch's number, which the event carries: an event a finished watch sent just
+        before it ended is then recognised as stale."""
+        self._watches += 1
         self._watch = (window, limits)
         self._check_speech()
+        return self._watches
 
     def unwatch(self) -> None:
         self._watch = None
@@ -175,7 +180,8 @@ class LineListener:
         evidence = self.evidence(window, limits)
         if evidence.verdict in (LineClass.SPEECH, LineClass.KEY):
             self._watch = None
-            self.channel.deliver(Event(SPEECH_EVENT, {"evidence": evidence.as_dict()}))
+            event = Event(SPEECH_EVENT, {"watch": self._watches, "evidence": evidence.as_dict()})
+            self.channel.deliver(event)
 
 
 def forget_stale_listening(recordings_dir: Path) -> None:

@@ -29,9 +29,12 @@ class ChannelLineIO:
         self.limits = limits
         self.speech_window = speech_window
         self._log = log
+        self._watch = 0  # the listener's current watch for speech
 
     def _shows_up(self, event: Event) -> bool:
-        return self.channel.is_key(event) or event.type == SPEECH_EVENT
+        if event.type == SPEECH_EVENT:
+            return event.raw.get("watch") == self._watch  # not a stale one
+        return self.channel.is_key(event)
 
     def _presence(self, event: Event | None) -> Presence | None:
         if event is None:
@@ -43,7 +46,7 @@ class ChannelLineIO:
     async def say(self, prompt: str) -> Presence | None:
         if self.channel.typeahead:
             return Presence(key=self.channel.typeahead.popleft())
-        self.listener.watch_speech(self.speech_window, self.limits)
+        self._watch = self.listener.watch_speech(self.speech_window, self.limits)
         try:
             event = await self.channel.play_unless([self.media(prompt)], self._shows_up)
         finally:
@@ -53,7 +56,7 @@ class ChannelLineIO:
     async def listen(self, seconds: float) -> Presence | None:
         if self.channel.typeahead:
             return Presence(key=self.channel.typeahead.popleft())
-        self.listener.watch_speech(self.speech_window, self.limits)
+        self._watch = self.listener.watch_speech(self.speech_window, self.limits)
         try:
             event = await self.channel.wait_event(self._shows_up, seconds)
         except TimeoutError:

@@ -46,7 +46,7 @@ def test_speech_written_in_odd_pieces_is_speech_and_is_announced_once(tmp_path: 
     clock = Clock()
     listener, channel = make_listener(tmp_path, clock)
     speech = Corpus().speech("en", 0, "en-us", -20.0)
-    listener.watch_speech(1.5, Thresholds())
+    watch = listener.watch_speech(1.5, Thresholds())
     for start in range(0, len(speech), 1234):  # not whole frames: the rest waits
         write(listener, speech[start : start + 1234])
         clock.now += 1234 / 8000
@@ -56,6 +56,8 @@ def test_speech_written_in_odd_pieces_is_speech_and_is_announced_once(tmp_path: 
     events = [channel.events.get_nowait() for _ in range(channel.events.qsize())]
     assert [e.type for e in events] == [SPEECH_EVENT]
     assert events[0].raw["evidence"]["verdict"] == "speech"
+    assert events[0].raw["watch"] == watch  # a later watch will not take it for its own
+    assert listener.watch_speech(1.5, Thresholds()) == watch + 1
 
 
 def test_a_line_that_sends_nothing_is_silent_but_late_audio_is_not_silence(
