@@ -27,7 +27,6 @@ from typing import Any
 
 from acd.callbacks import Callbacks
 from hotline.ari.errors import AriError, AriNotFound
-from hotline.ari.models import Event
 from hotline.calls.models import CallRecord
 from hotline.calls.registry import BRIDGE_PREFIX, LEG_KEY, LEG_PREFIX
 from hotline.calls.session import CallChannel, CallerHungUp
@@ -293,7 +292,7 @@ class MenuCall:
                 timeout=ring_seconds,
             )
             outcome = await self.channel.wait_event(
-                lambda e: _about(e, leg) and e.type in ("StasisStart", *GONE_EVENTS),
+                lambda e: e.about(leg) and e.type in ("StasisStart", *GONE_EVENTS),
                 ring_seconds + 5,
             )
             return outcome.type == "StasisStart"
@@ -313,7 +312,7 @@ class MenuCall:
         try:
             if await self._exists(leg):  # (after a restart it may have gone meanwhile)
                 await self.channel.wait_event(
-                    lambda e: _about(e, leg) and e.type in GONE_EVENTS, None
+                    lambda e: e.about(leg) and e.type in GONE_EVENTS, None
                 )
             await self.store.log(self.call_id, "agent-hung-up", leg=leg)
         except asyncio.CancelledError:
@@ -419,7 +418,3 @@ class LiveServices:
             log_line,
         )
         return await check_line(check, waited, io)
-
-
-def _about(event: Event, channel_id: str) -> bool:
-    return event.channel is not None and event.channel.id == channel_id

@@ -120,6 +120,11 @@ class Event:
     def cause(self) -> int:
         return int(self.raw.get("cause", 0) or 0)
 
+    def about(self, channel_id: str) -> bool:
+        """The event's own channel is ``channel_id``."""
+        data = self.raw.get("channel")
+        return isinstance(data, dict) and data.get("id") == channel_id
+
     def channel_ids(self) -> list[str]:
         """Every channel this event concerns, for routing to per-call tasks."""
         ids: list[str] = []

@@ -151,7 +151,7 @@ class CallChannel:
 
     # --- internals ------------------------------------------------------------------------
     def _mine(self, event: Event) -> bool:
-        return event.channel is not None and event.channel.id == self.channel_id
+        return event.about(self.channel_id)
 
     async def _next_event(self) -> Event:
         event = await self.events.get()

@@ -90,7 +90,7 @@ class LineListener:
         self._attach(self.snoop_id, self.channel.channel_id)
         await self.ari.snoop(self.channel.channel_id, self.snoop_id, self.app, spy="in")
         await self.channel.wait_event(
-            lambda e: e.type == "StasisStart" and _about(e, self.snoop_id), SETUP_TIMEOUT_S
+            lambda e: e.type == "StasisStart" and e.about(self.snoop_id), SETUP_TIMEOUT_S
         )
         await self.ari.record(self.snoop_id, self.recording, fmt="sln")
         self.listening_since(self.clock())
@@ -190,7 +190,3 @@ def forget_stale_listening(recordings_dir: Path) -> None:
     for stale in (recordings_dir / LISTEN_DIR).glob("*.sln"):
         with contextlib.suppress(OSError):
             stale.unlink()
-
-
-def _about(event: Event, channel_id: str) -> bool:
-    return event.channel is not None and event.channel.id == channel_id

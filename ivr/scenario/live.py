@@ -170,13 +170,13 @@ class LiveCall:
         await self.rest.dial(self.channel_id, timeout=math.ceil(answer_timeout))
         # Asterisk gives up after answer_timeout itself; the margin lets its hang-up arrive.
         outcome = await self.hotline.events.wait_for(
-            lambda e: _about(e, self.channel_id) and (_is_up(e) or e.type in HANGUP_EVENTS),
+            lambda e: e.about(self.channel_id) and (_is_up(e) or e.type in HANGUP_EVENTS),
             answer_timeout + SETUP_TIMEOUT_S,
             self._since,
         )
         if outcome is None or not _is_up(outcome):
             gone = await self.hotline.events.wait_for(
-                lambda e: e.type == "ChannelDestroyed" and _about(e, self.channel_id),
+                lambda e: e.type == "ChannelDestroyed" and e.about(self.channel_id),
                 SETUP_TIMEOUT_S,
                 self._since,
             )
@@ -220,7 +220,7 @@ class LiveCall:
 
     async def hung_up(self) -> bool:
         ended = self.hotline.events.first(
-            lambda e: e.type in HANGUP_EVENTS and _about(e, self.channel_id), self._since
+            lambda e: e.type in HANGUP_EVENTS and e.about(self.channel_id), self._since
         )
         if ended is not None:
             return True
@@ -250,16 +250,12 @@ class LiveCall:
             await self.rest.hangup(self.channel_id)
 
 
-def _about(event: Event, channel_id: str) -> bool:
-    return event.channel is not None and event.channel.id == channel_id
-
-
 def _is_up(event: Event) -> bool:
     return event.type == "ChannelStateChange" and (event.channel and event.channel.state) == "Up"
 
 
 def _stasis_start(channel_id: str) -> Callable[[Event], bool]:
-    return lambda e: e.type == "StasisStart" and _about(e, channel_id)
+    return lambda e: e.type == "StasisStart" and e.about(channel_id)
 
 
 def _aware(at: datetime) -> datetime:

@@ -77,6 +77,7 @@ async def test_reconnects_and_reconciles_after_every_connect(fake_ari: FakeAri) 
             await task
     assert [e.type for e in got] == ["StasisStart"]
     assert got[0].channel_ids() == ["c1"]
+    assert got[0].about("c1") and not got[0].about("c2")
     assert fake_ari.auth[0].startswith("Basic ")
 
 
