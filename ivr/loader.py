@@ -185,13 +185,13 @@ def _line_check(f: Fields) -> model.LineCheck:
 
 
 def _check_line_nodes(source: Source, menu: model.Menu) -> None:
+    key_waiting = (model.MenuNode, model.InputNode, model.VerifyNode)
     for node_id in sorted(menu.line_check.nodes or ()):
         node = menu.nodes.get(node_id)
-        if node is None or not isinstance(
-            node, (model.MenuNode, model.InputNode, model.VerifyNode)
-        ):
-            problem = f"no node named '{node_id}'" if node is None else ""
-            problem = problem or f"node '{node_id}' waits for no key (menu, input, verify do)"
+        if node is None:
+            raise source.error(("line_check", "nodes"), f"no node named '{node_id}'")
+        if not isinstance(node, key_waiting):
+            problem = f"node '{node_id}' waits for no key (menu, input, verify do)"
             raise source.error(("line_check", "nodes"), problem)
 
 

@@ -36,7 +36,18 @@ class ChannelLineIO:
             return event.raw.get("watch") == self._watch  # not a stale one
         return self.channel.is_key(event)
 
-    def _presence(self, event: Event | None) -> Presence | None:
+    async def _until_shown(self, wait: Callable[[], Awaitable[Event | None]]) -> Presence | None:
+        """Run ``wait`` (a prompt, a pause) while watching for speech; a key already
+        pressed or one pressed meanwhile, or speech, is the caller showing up."""
+        if self.channel.typeahead:
+            return Presence(key=self.channel.typeahead.popleft())
+        self._watch = self.listener.watch_speech(self.speech_window, self.limits)
+        try:
+            event = await wait()
+        except TimeoutError:
+            return None
+        finally:
+            self.listener.unwatch()
         if event is None:
             return None
         if self.channel.is_key(event):
@@ -44,26 +55,12 @@ class ChannelLineIO:
         return Presence(evidence=self.listener.evidence(self.speech_window, self.limits))
 
     async def say(self, prompt: str) -> Presence | None:
-        if self.channel.typeahead:
-            return Presence(key=self.channel.typeahead.popleft())
-        self._watch = self.listener.watch_speech(self.speech_window, self.limits)
-        try:
-            event = await self.channel.play_unless([self.media(prompt)], self._shows_up)
-        finally:
-            self.listener.unwatch()
-        return self._presence(event)
+        return await self._until_shown(
+            lambda: self.channel.play_unless([self.media(prompt)], self._shows_up)
+        )
 
     async def listen(self, seconds: float) -> Presence | None:
-        if self.channel.typeahead:
-            return Presence(key=self.channel.typeahead.popleft())
-        self._watch = self.listener.watch_speech(self.speech_window, self.limits)
-        try:
-            event = await self.channel.wait_event(self._shows_up, seconds)
-        except TimeoutError:
-            return None
-        finally:
-            self.listener.unwatch()
-        return self._presence(event)
+        return await self._until_shown(lambda: self.channel.wait_event(self._shows_up, seconds))
 
     def evidence(self, seconds: float) -> Evidence:
         return self.listener.evidence(seconds, self.limits)
