@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from ivr.line.classifier import FRAME, Frames, LineClass, Thresholds, classify, frame_features
+from tests.harness.cli import hotline
 from tests.harness.corpus import RATE, Clip, Corpus
+from tests.harness.db import call_for, events_of
+from tests.harness.stack import Stack
+from tests.harness.tester import Tester
 
 LABELS = [c.value for c in LineClass]
 CHUNK = RATE // 10  # the listener reads every 100 ms while watching for speech
@@ -88,12 +91,7 @@ async def over_sip(
     clips: Sequence[Clip],
 ) -> tuple[list[tuple[str, str]], float, float, tuple[tuple[float, float], ...]]:
     """Returns the results, the PBX's CPU seconds and the call-minutes they served, and
-    the PBX's CPU per call-minute without and with listening."""
-    from tests.harness.cli import hotline
-    from tests.harness.db import call_for, events_of
-    from tests.harness.stack import Stack
-    from tests.harness.tester import Tester
-
+    (PBX, controller) CPU seconds per call-minute without and with listening."""
     state = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
     stack = Stack(state)
     await stack.up()
@@ -106,7 +104,8 @@ async def over_sip(
     media.mkdir()
     results: list[tuple[str, str]] = []
     call_seconds = 0.0
-    cpu_before = _pbx_cpu(stack.pbx.spec.container)
+    asterisk = await _asterisk_pid(stack)
+    cpu_before = _cpu(asterisk)
 
     async def one(index: int, clip: Clip) -> None:
         nonlocal call_seconds
@@ -148,10 +147,10 @@ async def over_sip(
         await hotline("--config", str(stack.config_file), "menu", "reload", timeout=30)
         wav = clips[0].write_wav(media / "cost.wav")
         controller = stack.controller.proc.pid if stack.controller.proc else 0
-        pbx_before, controller_before = _pbx_cpu(stack.pbx.spec.container), _cpu(controller)
+        pbx_before, controller_before = _cpu(asterisk), _cpu(controller)
         await asyncio.gather(*(held(i + 100 * listening, wav) for i in range(BATCH)))
         minutes = BATCH * HOLD_S / 60
-        pbx = (_pbx_cpu(stack.pbx.spec.container) - pbx_before) / minutes
+        pbx = (_cpu(asterisk) - pbx_before) / minutes
         return pbx, (_cpu(controller) - controller_before) / minutes
 
     try:
@@ -159,7 +158,7 @@ async def over_sip(
             batch = clips[first : first + BATCH]
             await asyncio.gather(*(one(first + i, c) for i, c in enumerate(batch)))
             print(f"  over SIP: {len(results)}/{len(clips)}", file=sys.stderr)
-        cpu = _pbx_cpu(stack.pbx.spec.container) - cpu_before
+        cpu = _cpu(asterisk) - cpu_before
         costs = (await cost(listening=False), await cost(listening=True))
     finally:
         await tester.close()
@@ -167,17 +166,12 @@ async def over_sip(
     return results, cpu, call_seconds / 60, costs
 
 
-def _pbx_cpu(container: str) -> float:
-    """CPU seconds (user + system) used so far by the PBX container's Asterisk."""
-    env = {**os.environ, "CONTAINERS_CONF": str(Path("hotline/pbx/containers.conf").resolve())}
-    pid = subprocess.run(
-        ["podman", "inspect", "--format", "{{.State.Pid}}", container],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    ).stdout.strip()
-    return _cpu(int(pid))
+async def _asterisk_pid(stack: Stack) -> int:
+    """The PBX container's Asterisk, as a process on this machine."""
+    inspect = await stack.podman.run(
+        "inspect", "--format", "{{.State.Pid}}", stack.pbx.spec.container
+    )
+    return int(inspect.out.strip())
 
 
 def _cpu(pid: int) -> float:

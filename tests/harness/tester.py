@@ -13,6 +13,7 @@ import contextlib
 import shutil
 import time
 import uuid
+import wave
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,12 @@ class Tester(AriWatcher):
         return self.recordings / "heard" / f"{name}.sln"
 
 
+def seconds(wav: Path) -> float:
+    """A wav file's length."""
+    with wave.open(str(wav), "rb") as w:
+        return w.getnframes() / w.getframerate()
+
+
 class NotAnswered(AssertionError):
     def __init__(self, number: str, cause: int) -> None:
         super().__init__(f"call to {number} was not answered (cause {cause})")
@@ -188,11 +195,8 @@ class Caller:
 
     async def play(self, wav: Path) -> None:
         """Send audio to the hotline (a 8 kHz mono wav) and wait until it has played."""
-        await asyncio.to_thread(shutil.copyfile, wav, self.tester.media / wav.name)
-        playback_id = f"pb-{uuid.uuid4().hex[:12]}"
         mark = len(self.tester.history)
-        media = f"sound:{MEDIA_IN_CONTAINER}/{wav.stem}"
-        await self.tester.rest.play(self.channel_id, playback_id, [media])
+        playback_id = await self.start_sound(wav, times=1)
         await self.tester.wait_for(
             lambda e: (
                 e.type == "PlaybackFinished" and (e.playback and e.playback.id) == playback_id
@@ -203,8 +207,8 @@ class Caller:
         )
 
     async def start_sound(self, wav: Path, times: int = 20) -> str:
-        """Send ``wav`` to the hotline over and over (a line's steady sound, a caller who
-        keeps talking) without waiting; ``stop_sound`` ends it."""
+        """Send ``wav`` to the hotline ``times`` over (a line's steady sound, a caller who
+        keeps talking) without waiting; ``stop_sound`` ends it. Returns the playback id."""
         await asyncio.to_thread(shutil.copyfile, wav, self.tester.media / wav.name)
         self.sound_id = f"pb-{uuid.uuid4().hex[:12]}"
         media = f"sound:{MEDIA_IN_CONTAINER}/{wav.stem}"

@@ -5,7 +5,6 @@ hotline judges it from the audio alone and runs the standards' sequences."""
 from __future__ import annotations
 
 import asyncio
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from ivr.scenario import hearing
 from tests.harness.corpus import Clip, Corpus
 from tests.harness.db import call_for, events_of
 from tests.harness.stack import Stack
-from tests.harness.tester import Caller, Tester
+from tests.harness.tester import Caller, Tester, seconds
 
 pytestmark = pytest.mark.usefixtures("controller")
 
@@ -45,11 +44,6 @@ def clips(stack: Stack) -> dict[str, Path]:
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in name)
-
-
-def seconds(wav: Path) -> float:
-    with wave.open(str(wav), "rb") as w:
-        return w.getnframes() / w.getframerate()
 
 
 def lead_s(wav: Path) -> float:

@@ -19,14 +19,9 @@ from tests.harness.cli import hotline
 from tests.harness.corpus import talking_wav
 from tests.harness.db import call_for, events_of
 from tests.harness.stack import Stack
-from tests.harness.tester import Caller, Tester
+from tests.harness.tester import Caller, Tester, seconds
 
 pytestmark = pytest.mark.usefixtures("controller")
-
-
-def seconds(wav: Path) -> float:
-    with wave.open(str(wav), "rb") as w:
-        return w.getnframes() / w.getframerate()
 
 
 async def heard_until(caller: Caller, position_s: float, timeout: float) -> None:

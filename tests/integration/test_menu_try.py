@@ -10,14 +10,19 @@ import pexpect
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_menu_try_walks_the_default_menu_in_a_terminal() -> None:
-    child = pexpect.spawn(
+def menu_try() -> pexpect.spawn:
+    """`hotline menu try` on the default menu, a Monday morning (in business hours)."""
+    return pexpect.spawn(
         sys.executable,
         ["-m", "hotline", "menu", "try", "--at", "2026-11-23T10:00"],
         cwd=str(ROOT),
         encoding="utf-8",
         timeout=20,
     )
+
+
+def test_menu_try_walks_the_default_menu_in_a_terminal() -> None:
+    child = menu_try()
     try:
         child.expect("greeting: 您好,欢迎致电XX客户服务热线")
         child.expect("keys .*> ")
@@ -38,13 +43,7 @@ def test_menu_try_walks_the_default_menu_in_a_terminal() -> None:
 
 
 def test_menu_try_runs_the_line_sequences_when_told_what_the_line_sounds_like() -> None:
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "hotline", "menu", "try", "--at", "2026-11-23T10:00"],
-        cwd=str(ROOT),
-        encoding="utf-8",
-        timeout=20,
-    )
+    child = menu_try()
     try:
         child.expect("keys .*> ")
         child.sendline("silent")
