@@ -206,14 +206,17 @@ async def test_pin_wrong_twice_then_right_and_three_wrong_locks(
             controller.prompt("confirm-or-reenter"), timeout=25, after_s=ask.offset_s
         )
         await caller.press("1")
-        mark = await caller.expect_heard(
+        await caller.expect_heard(
             controller.prompt("enter-pin"), timeout=15, after_s=confirm.offset_s
         )
         for pin in pins:
+            # Listen only after the keys: from the previous pin-wrong on, that same
+            # pin-wrong would be found again, and the next PIN pressed too early.
+            pressed_at = caller.position()
             await caller.press(pin + "#")
             if pin != "2468":
-                mark = await caller.expect_heard(
-                    controller.prompt("pin-wrong"), timeout=15, after_s=mark.offset_s
+                await caller.expect_heard(
+                    controller.prompt("pin-wrong"), timeout=15, after_s=pressed_at
                 )
         return caller
 
