@@ -10,75 +10,18 @@ import datetime as dt
 import difflib
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from hotline.yamldoc import Fields, show
 from ivr import model
 from ivr.line.classifier import LineClass, Thresholds
-from ivr.source import KeyPath, MenuError, Source, parse_source, read_source
+from ivr.source import KeyPath, Source, parse_source, read_source
 
-T = TypeVar("T")
 NODE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 LANGUAGES = ("zh", "en")
-
-
-class Fields:
-    """Reads one mapping of the document; remembers which keys were used."""
-
-    def __init__(self, source: Source, key: KeyPath, data: Any) -> None:
-        if not isinstance(data, dict):
-            raise source.error(key, f"expected a mapping of settings, got {_show(data)}")
-        self.source, self.key, self.data = source, key, data
-        self.used: set[str] = set()
-
-    def error(self, name: str, problem: str) -> MenuError:
-        return self.source.error((*self.key, *name.split(".")), problem)
-
-    def get(self, name: str, kind: type[T] | tuple[type, ...], default: Any = ...) -> Any:
-        self.used.add(name)
-        if name not in self.data or self.data[name] is None:
-            if default is ...:
-                raise self.source.error(self.key, f"missing required key '{name}'")
-            return default
-        value = self.data[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            raise self.error(name, f"expected {_names(kinds)}, got {_show(value)}")
-        if not isinstance(value, kinds):
-            raise self.error(name, f"expected {_names(kinds)}, got {_show(value)}")
-        return value
-
-    def text(self, name: str, default: Any = ...) -> str:
-        value = self.get(name, (str, int), default)
-        return str(value)
-
-    def number(self, name: str, default: Any = ..., low: float = 0, high: float = 1e9) -> float:
-        value = float(self.get(name, (int, float), default))
-        if not low <= value <= high:
-            raise self.error(name, f"must be between {low:g} and {high:g}, got {value:g}")
-        return value
-
-    def integer(self, name: str, default: Any = ..., low: int = 0, high: int = 10**9) -> int:
-        value = self.get(name, int, default)
-        if not low <= value <= high:
-            raise self.error(name, f"must be between {low} and {high}, got {value}")
-        return int(value)
-
-    def choice(self, name: str, choices: Iterable[str], default: Any = ...) -> str:
-        value = self.text(name, default)
-        options = list(choices)
-        if value not in options:
-            raise self.error(name, f"must be one of {', '.join(options)}, got {value!r}")
-        return value
-
-    def done(self) -> None:
-        for name in self.data:
-            if name not in self.used:
-                hint = difflib.get_close_matches(name, self.used, n=1)
-                more = f" (did you mean '{hint[0]}'?)" if hint else ""
-                raise self.error(name, f"unknown key{more}")
 
 
 def load_menu(path: Path) -> model.Menu:
@@ -275,7 +218,7 @@ def _menu(f: Fields, node_id: str, d: model.Defaults) -> model.Node:
         if str(key) not in model.DTMF_KEYS or len(str(key)) != 1:
             raise f.error(f"keys.{key}", "a key is one of 0-9, * or #")
         if not isinstance(target, str):
-            raise f.error(f"keys.{key}", f"expected a node id, got {_show(target)}")
+            raise f.error(f"keys.{key}", f"expected a node id, got {show(target)}")
         keys[str(key)] = target
     return model.MenuNode(
         node_id,
@@ -413,24 +356,3 @@ def _check_references(source: Source, menu: model.Menu) -> None:
             hint = difflib.get_close_matches(target, menu.nodes, n=1)
             more = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise source.error(key, f"no node named '{target}'{more}")
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
-def _names(kinds: tuple[type, ...]) -> str:
-    names = {
-        str: "text",
-        int: "a whole number",
-        float: "a number",
-        bool: "true or false",
-        dict: "a mapping",
-        list: "a list",
-        dt.date: "a date (YYYY-MM-DD)",
-    }
-    return " or ".join(names.get(k, k.__name__) for k in kinds)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ivr.loader import Fields
+from hotline.yamldoc import Fields
 from ivr.source import KeyPath, MenuError, Source, parse_source
 
 LANGUAGES = ("zh", "en")
@@ -118,7 +118,7 @@ def _steps_numbered_from_one(source: Source) -> Source:
         if len(key) >= 2 and key[0] == "steps" and key[1].isdigit():
             key = ("steps", str(int(key[1]) + 1), *key[2:])
         lines[key] = line
-    return Source(source.path, source.data, lines)
+    return Source(source.path, source.data, lines, source.error_type)
 
 
 class _Builder:
