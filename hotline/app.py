@@ -19,6 +19,10 @@ from typing import Any
 from aiohttp import web
 
 from acd.callbacks import Callbacks
+from acd.engine import Acd
+from acd.http import AgentApi, LiveEvents
+from acd.library import AcdLibrary
+from acd.store import AcdStore
 from hotline.ari.errors import ApplicationReplaced, AriError
 from hotline.ari.events import EventStream
 from hotline.ari.rest import AriRest
@@ -110,6 +114,11 @@ class Controller:
         names = {"name_zh": config.service.name_zh, "name_en": config.service.name_en}
         menus = MenuLibrary(config.menu.file, load_catalogue(names), engine)
         registry: CallRegistry
+        acd_files = AcdLibrary(config.acd.file)
+        acd_store = AcdStore(engine)
+        live_events = LiveEvents()
+        acd = Acd(lambda: acd_files.current, acd_store, live_events.publish)
+        agent_api = AgentApi(acd, acd_store, live_events, config.acd.token_lifetime)
 
         async def run_flow(
             call_id: str, channel: CallChannel, dialled: str, resume: CallRecord | None
@@ -139,7 +148,10 @@ class Controller:
         )
         runner = web.AppRunner(
             make_http_app(
-                lambda: self._health(stream, registry, menus), self.secrets.admin_token, admin
+                lambda: self._health(stream, registry, menus),
+                self.secrets.admin_token,
+                admin,
+                agent_api.routes,
             )
         )
         tasks: list[asyncio.Task[Any]] = []
@@ -147,6 +159,8 @@ class Controller:
             await create_schema(engine)
             forget_stale_listening(config.recordings_dir)
             await menus.load()
+            acd_files.load()
+            await acd.load(r.id for r in await store.open_calls())
             menus.on_change.append(lambda old, new: self._sync_numbers(ari, old, new))
             services = CallServices(
                 store=store,
@@ -159,6 +173,7 @@ class Controller:
                 detach_leg=registry.detach_leg,
                 clock=make_clock(config.menu.clock, menus.current.hours.timezone),
                 recordings_dir=config.recordings_dir,
+                acd=acd,
                 dialplan=DialPlan(
                     app=config.ari.app,
                     agent=config.pbx.agent_dial,
@@ -170,9 +185,11 @@ class Controller:
             await self._listen(runner)
             stream_task = asyncio.create_task(stream.run(), name="ari-events")
             stop_task = asyncio.create_task(stop.wait(), name="stop")
-            tasks = [stream_task, stop_task]
+            tasks = [stream_task, stop_task, asyncio.create_task(acd.run(), name="acd")]
             if config.menu.watch:
                 tasks.append(asyncio.create_task(menus.watch(), name="menu-watch"))
+            if config.acd.watch:
+                tasks.append(asyncio.create_task(acd_files.watch(), name="acd-watch"))
             try:
                 await asyncio.wait({stream_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
             finally:

@@ -15,7 +15,7 @@ from typing import Any
 
 from hotline.app import ASTERISK_CONF, Controller, pbx_spec
 from hotline.config import Config, load_config
-from hotline.errors import HotlineError, SetupError
+from hotline.errors import ConfigError, HotlineError, SetupError
 from hotline.pbx.image import ensure_image
 from hotline.pbx.instance import Instance
 from hotline.pbx.podman import Podman
@@ -128,6 +128,19 @@ def _parser() -> argparse.ArgumentParser:
     account_set.add_argument("number")
     account_set.add_argument("--pin", default="", help="the PIN (asked for when left out)")
     account_set.set_defaults(handler=cmd_account_set)
+
+    agent = sub.add_parser("agent", help="agents and supervisors")
+    agent_sub = agent.add_subparsers(required=True, metavar="ACTION")
+    agent_pw = agent_sub.add_parser("password", help="set an agent's password")
+    agent_pw.add_argument("number")
+    agent_pw.add_argument("--password", default="", help="the password (asked for when left out)")
+    agent_pw.set_defaults(handler=cmd_agent_password)
+
+    acd = sub.add_parser("acd", help="queues and agents")
+    acd_sub = acd.add_subparsers(required=True, metavar="ACTION")
+    acd_check = acd_sub.add_parser("check", help="validate an ACD file")
+    acd_check.add_argument("file", type=Path, nargs="?", help="default: acd.file")
+    acd_check.set_defaults(handler=cmd_acd_check)
 
     scenario = sub.add_parser("scenario", help="scripted test calls into the running hotline")
     scenario_sub = scenario.add_subparsers(required=True, metavar="ACTION")
@@ -377,6 +390,44 @@ def cmd_account_set(args: argparse.Namespace, config: Config, environ: Mapping[s
 
     asyncio.run(run())
     say(f"PIN of account {args.number} set")
+    return 0
+
+
+def cmd_agent_password(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    import getpass
+
+    from acd.loader import load_acd
+    from acd.store import AcdStore
+    from hotline.db import create_schema, make_engine
+
+    setup = load_acd(config.acd.file)
+    if args.number not in setup.agents:
+        raise ConfigError(f"no agent numbered {args.number!r} in {config.acd.file}")
+    password = args.password or getpass.getpass(f"password for agent {args.number}: ")
+    if len(password) < 8:
+        raise ConfigError("a password has at least 8 characters")
+
+    async def run() -> None:
+        engine = make_engine(config.db_url)
+        try:
+            await create_schema(engine)
+            await AcdStore(engine).set_password(args.number, password)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    say(f"password of agent {args.number} set")
+    return 0
+
+
+def cmd_acd_check(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    from acd.loader import load_acd
+
+    setup = load_acd(args.file or config.acd.file)
+    say(
+        f"{setup.path}: {len(setup.queues)} queues, {len(setup.agents)} agents, "
+        f"version {setup.version}"
+    )
     return 0
 
 

@@ -24,6 +24,7 @@ from hotline.errors import ConfigError
 ENV_PREFIX = "HOTLINE_"
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 DEFAULT_MENU = Path(__file__).resolve().parents[1] / "ivr" / "default-menu.yaml"
+DEFAULT_ACD = Path(__file__).resolve().parents[1] / "acd" / "default-acd.yaml"
 
 
 def _port(value: int) -> str | None:
@@ -118,12 +119,25 @@ class MenuConfig:
 
 
 @dataclass(frozen=True)
+class AcdConfig:
+    """Queues and agents (the file), and the agents' and supervisors' API."""
+
+    file: Path = DEFAULT_ACD
+    watch: bool = True
+    # How long an API token lasts; a login may ask for less, never more.
+    token_lifetime: float = 12 * 3600.0
+    # Agents may transfer callers to outside numbers (R-4.8: off by default).
+    outside_transfer: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     pbx: PbxConfig = field(default_factory=PbxConfig)
     ari: AriConfig = field(default_factory=AriConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     menu: MenuConfig = field(default_factory=MenuConfig)
+    acd: AcdConfig = field(default_factory=AcdConfig)
     # Secrets, database, generated PBX configuration, prompt audio, recordings.
     state_dir: Path = Path("var")
     # Empty means sqlite under state_dir.

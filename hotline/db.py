@@ -32,7 +32,8 @@ def make_engine(url: str) -> AsyncEngine:
 
 async def create_schema(engine: AsyncEngine) -> None:
     """Create missing tables (no migrations yet: the schema only grows)."""
-    import acd.callbacks  # noqa: F401  (each import registers its tables)
+    import acd.callbacks  # (each import registers its tables)
+    import acd.store  # noqa: F401
     import hotline.calls.models  # noqa: F401
     import ivr.accounts
     import ivr.blacklist

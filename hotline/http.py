@@ -1,4 +1,5 @@
-"""The controller's HTTP listener: /health for monitoring, /admin/* for admin commands.
+"""The controller's HTTP listener: /health for monitoring, /admin/* for admin commands,
+and what capabilities add (the agents' and supervisors' /api).
 
 Admin requests carry ``Authorization: Bearer <admin token>`` (generated on first run into
 the state directory's secrets.json). Errors are mapped to responses in one place: a
@@ -37,7 +38,10 @@ class AdminActions:
 
 
 def make_http_app(
-    health: Callable[[], dict[str, Any]], admin_token: str, admin: AdminActions
+    health: Callable[[], dict[str, Any]],
+    admin_token: str,
+    admin: AdminActions,
+    more_routes: Callable[[web.Application], None] = lambda _app: None,
 ) -> web.Application:
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -68,6 +72,7 @@ def make_http_app(
     app.router.add_get("/health", get_health)
     app.router.add_post("/admin/menu/reload", post_reload)
     app.router.add_get("/admin/menu", get_menu)
+    more_routes(app)
     return app
 
 

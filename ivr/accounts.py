@@ -6,10 +6,6 @@ company's own systems; this table is what the hotline checks a caller's PIN agai
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
-import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, String
@@ -18,8 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.db import Base, session_factory
 from hotline.errors import HotlineError
-
-ITERATIONS = 60_000  # a few tens of ms per check: cheap for a call, dear for a guesser
+from hotline.passwords import NO_SALT, hash_off_loop, matches, new_salt
 
 
 class AccountError(HotlineError):
@@ -36,10 +31,6 @@ class Account(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-def _hash(pin: str, salt: str) -> str:
-    return hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(salt), ITERATIONS).hex()
-
-
 class Accounts:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = session_factory(engine)
@@ -49,8 +40,8 @@ class Accounts:
             raise AccountError(f"an account number is digits only, got {number!r}")
         if not (pin.isdigit() and 4 <= len(pin) <= 16):
             raise AccountError("a PIN is 4 to 16 digits")
-        salt = secrets.token_hex(16)
-        pin_hash = await asyncio.to_thread(_hash, pin, salt)
+        salt = new_salt()
+        pin_hash = await hash_off_loop(pin, salt)
         async with self._sessions.begin() as db:
             await db.merge(
                 Account(
@@ -66,7 +57,6 @@ class Accounts:
             account = await db.get(Account, number)
         if account is None:
             # Spend the same time as a real check, so timing does not tell which exist.
-            await asyncio.to_thread(_hash, pin, "00" * 16)
+            await hash_off_loop(pin, NO_SALT)
             return False
-        candidate = await asyncio.to_thread(_hash, pin, account.pin_salt)
-        return hmac.compare_digest(candidate, account.pin_hash)
+        return await matches(pin, account.pin_salt, account.pin_hash)

@@ -7,6 +7,7 @@ so a restarted controller resumes the call where it stood:
     answering --(blacklisted)--> ended
     answering --> menu (node by node, MenuRunner) --> ended
                   menu --(transfer answered)--> connected --> ended
+                  menu --(queue node)--> queued --(agent answers)--> connected --> ended
 
 The menu part speaks to the caller through ``ChannelIO`` and acts through
 ``LiveServices`` (PIN checks, transfers, messages, callbacks, the queue).
@@ -19,16 +20,18 @@ import datetime as dt
 import enum
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from acd.call import Placement, QueueCall, QueuePorts
 from acd.callbacks import Callbacks
-from hotline.ari.errors import AriError, AriNotFound
+from acd.engine import Acd
+from hotline.ari.errors import AriError
+from hotline.calls import legs
 from hotline.calls.models import CallRecord
-from hotline.calls.registry import BRIDGE_PREFIX, LEG_KEY, LEG_PREFIX
+from hotline.calls.registry import LEG_KEY
 from hotline.calls.session import CallChannel, CallerHungUp
 from hotline.calls.store import CallStore, now
 from hotline.pbx.instance import PROMPTS_IN_CONTAINER
@@ -46,13 +49,15 @@ log = logging.getLogger(__name__)
 
 BRIDGE_KEY = "_bridge"
 STACK_KEY = "_stack"
-RINGBACK = "tone:ring;tonezone=cn"  # what the caller hears while a phone rings
-GONE_EVENTS = ("ChannelDestroyed", "StasisEnd")
+
+
+MESSAGE_MAX_SECONDS = 120  # a message left after the longest wait in a queue
 
 
 class CallState(enum.StrEnum):
     ANSWERING = "answering"
     MENU = "menu"
+    QUEUED = "queued"
     CONNECTED = "connected"
 
 
@@ -85,6 +90,7 @@ class CallServices:
     clock: Callable[[], dt.datetime]
     dialplan: DialPlan
     recordings_dir: Path  # the PBX's; the line listener reads the caller's audio there
+    acd: Acd
 
 
 def prompt_media(prompt_id: str, language: str) -> str:
@@ -143,11 +149,26 @@ class MenuCall:
             keys=resume.keys,
             menu_stack=list(resume.variables.get(STACK_KEY, [])),
         )
+        stored = resume.variables
         if resume.state == CallState.CONNECTED:
-            leg = str(resume.variables.get(LEG_KEY, ""))
-            bridge = str(resume.variables.get(BRIDGE_KEY, ""))
+            leg = str(stored.get(LEG_KEY, ""))
+            bridge = str(stored.get(BRIDGE_KEY, ""))
+            if stored.get("agent"):  # an agent the ACD connected
+                queued = self._queue_call(ctx)
+                agent, queue = str(stored["agent"]), str(stored.get("queue", ""))
+                return await self._after_agent(ctx, await queued.talk(agent, leg, bridge, queue))
             await self._converse(leg, bridge)
             return "transferred"
+        if resume.state == CallState.QUEUED:
+            placement = Placement(
+                str(stored.get("queue", "")),
+                tuple(stored.get("skills", [])),
+                int(stored.get("priority", ctx.priority)),
+                stored.get("joined_at"),
+            )
+            disposition = await self.queue(ctx, placement)
+            if disposition is not None:
+                return disposition
         node = resume.node if resume.node in menu.nodes else menu.start
         return await self._run_menu(menu, ctx, node)
 
@@ -245,25 +266,29 @@ class MenuCall:
         )
 
     # --- transfers ----------------------------------------------------------------------------
+    @property
+    def legs(self) -> legs.LegPlan:
+        s = self.services
+        return legs.LegPlan(s.dialplan.app, s.attach_leg, s.detach_leg)
+
     async def transfer(self, ctx: CallContext, to: str, ring_seconds: int) -> bool:
         """Ring ``to``; when it answers, bridge it with the caller until either hangs up."""
-        ari = self.channel.ari
-        leg = f"{LEG_PREFIX}{uuid.uuid4().hex[:16]}"
+        leg = legs.new_leg_id()
         endpoint = self.services.dialplan.endpoint(to)
         self.services.attach_leg(leg, self.channel.channel_id)
         connected = False
         try:
             try:
-                answered = await self._ring(leg, endpoint, ring_seconds)
+                outcome, _ = await legs.ring(self.channel, self.legs, leg, endpoint, ring_seconds)
             except CallerHungUp:  # gave up while it rang: still an attempt on the record
                 await self.store.log(self.call_id, "transfer", to=to, answered=False)
                 raise
+            answered = outcome is legs.RingOutcome.ANSWERED
             await self.store.log(self.call_id, "transfer", to=to, answered=answered)
             if not answered:
                 return False
-            bridge = f"{BRIDGE_PREFIX}{self.call_id}"
-            await ari.create_bridge(bridge)
-            await ari.add_to_bridge(bridge, [self.channel.channel_id, leg])
+            bridge = legs.bridge_id(self.call_id)
+            await legs.join(self.channel, leg, bridge)
             connected = True
             await self._save(
                 ctx, CallState.CONNECTED, extra={LEG_KEY: leg, BRIDGE_KEY: bridge, "to": to}
@@ -274,69 +299,71 @@ class MenuCall:
             # A leg that never got connected is hung up whatever happened; a connected
             # one is _converse's business (it stays up when the controller stops).
             if not connected:
-                await self._quietly(ari.hangup(leg))
-                self.services.detach_leg(leg)
+                await legs.hang_up_leg(self.channel, self.legs, leg)
 
-    async def _ring(self, leg: str, endpoint: str, ring_seconds: int) -> bool:
-        """Dial ``endpoint`` as channel ``leg`` with ringback to the caller; True if answered."""
-        ari = self.channel.ari
-        ringback = f"pb-ring-{leg}"
-        await self._quietly(ari.play(self.channel.channel_id, ringback, [RINGBACK]))
-        try:
-            await ari.originate(
-                endpoint,
-                self.services.dialplan.app,
-                leg,
-                app_args="leg",
-                caller_id=self.channel.caller_number,
-                timeout=ring_seconds,
-            )
-            outcome = await self.channel.wait_event(
-                lambda e: e.about(leg) and e.type in ("StasisStart", *GONE_EVENTS),
-                ring_seconds + 5,
-            )
-            return outcome.type == "StasisStart"
-        except AriError as exc:
-            log.warning("call %s: cannot dial %s: %s", self.call_id, endpoint, exc.message)
-            return False
-        except TimeoutError:
-            log.warning("call %s: %s neither answered nor gave up", self.call_id, endpoint)
-            return False
-        finally:
-            await self._quietly(ari.stop_playback(ringback))
+    # --- the queue --------------------------------------------------------------------------------
+    def _queue_call(self, ctx: CallContext) -> QueueCall:
+        s = self.services
+
+        async def log(kind: str, **data: Any) -> None:
+            await self.store.log(self.call_id, kind, **data)
+
+        async def save(state: str, variables: dict[str, Any]) -> None:
+            await self._save(ctx, CallState(state), extra=variables)
+
+        live = LiveServices(self, ctx)
+
+        async def callback(queue: str) -> None:
+            await live.request_callback(queue)
+
+        async def message() -> None:
+            await live.record_message(MESSAGE_MAX_SECONDS)
+
+        ports = QueuePorts(
+            acd=s.acd,
+            legs=self.legs,
+            agent_dial=s.dialplan.agent,
+            media=lambda prompt: prompt_media(prompt, ctx.language),
+            log=log,
+            save=save,
+            request_callback=callback,
+            record_message=message,
+        )
+        return QueueCall(self.call_id, self.channel, ctx.language, ports)
+
+    async def queue(self, ctx: CallContext, placement: Placement) -> str | None:
+        """Wait in the ACD's queue; None when nobody could take the call there."""
+        disposition = await self._queue_call(ctx).run(placement)
+        if disposition == "answered":
+            return await self._after_agent(ctx, disposition)
+        return disposition
+
+    async def _after_agent(self, ctx: CallContext, disposition: str) -> str:
+        """The conversation is over. A caller still on the line hears goodbye (the
+        satisfaction survey comes with the recording issue)."""
+        if not self.channel.hung_up:
+            try:
+                await self.channel.play([prompt_media("goodbye", ctx.language)], barge_in=False)
+                await self.channel.hangup()
+            except CallerHungUp:
+                pass
+        return disposition
 
     async def _converse(self, leg: str, bridge: str) -> None:
         """Caller and agent talk; when one hangs up, the other is hung up and the bridge
         goes. (The satisfaction survey after the agent hangs up comes with issue 6.)"""
         ari = self.channel.ari
         try:
-            if await self._exists(leg):  # (after a restart it may have gone meanwhile)
-                await self.channel.wait_event(
-                    lambda e: e.about(leg) and e.type in GONE_EVENTS, None
-                )
+            await legs.converse(self.channel, leg)
             await self.store.log(self.call_id, "agent-hung-up", leg=leg)
         except asyncio.CancelledError:
             raise  # the controller is stopping: the conversation stays for the next one
         except BaseException:
-            await self._quietly(ari.hangup(leg))  # the caller went, so does the agent
-            await self._quietly(ari.destroy_bridge(bridge))
+            await legs.quietly(ari.hangup(leg))  # the caller went, so does the agent
+            await legs.quietly(ari.destroy_bridge(bridge))
             raise
-        await self._quietly(ari.destroy_bridge(bridge))
+        await legs.quietly(ari.destroy_bridge(bridge))
         await self.channel.hangup()
-
-    async def _exists(self, channel_id: str) -> bool:
-        try:
-            await self.channel.ari.channel(channel_id)
-        except AriNotFound:
-            return False
-        return True
-
-    async def _quietly(self, action: Awaitable[Any]) -> None:
-        """Clean-up that may find the thing already gone."""
-        try:
-            await action
-        except AriError:
-            pass
 
 
 class LiveServices:
@@ -376,8 +403,8 @@ class LiveServices:
             )
         await call.store.log(call.call_id, "message", recording=name, seconds=seconds)
 
-    async def request_callback(self) -> None:
-        queue = self.ctx.variables.get("queue", "")
+    async def request_callback(self, queue: str = "") -> None:
+        queue = queue or self.ctx.variables.get("queue", "")
         await self.services.callbacks.request(
             self.call.call_id,
             self.ctx.caller,
@@ -388,18 +415,8 @@ class LiveServices:
         )
         await self.call.store.log(self.call.call_id, "callback", number=self.ctx.caller)
 
-    async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> bool:
-        # The ACD comes with the queueing issue; until then the queue node's fallback
-        # (a transfer to a person) takes the call. The request is on the timeline.
-        await self.call.store.log(
-            self.call.call_id,
-            "queued",
-            queue=queue,
-            skills=list(skills),
-            priority=priority,
-            language=self.ctx.language,
-        )
-        return False
+    async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> str | None:
+        return await self.call.queue(self.ctx, Placement(queue, skills, priority))
 
     async def check_line(self, check: model.LineCheck, waited: float) -> SequenceOutcome | None:
         call = self.call

@@ -41,8 +41,9 @@ class MenuServices(Protocol):
 
     async def request_callback(self) -> None: ...
 
-    async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> bool:
-        """Hand the call to the ACD; True when it took the call (the menu then ends)."""
+    async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> str | None:
+        """Hand the call to the ACD; its disposition when it took the call (the menu then
+        ends), None when nobody could take it there (the node's fallback applies)."""
 
     async def check_line(self, check: model.LineCheck, waited: float) -> SequenceOutcome | None:
         """A key wait of ``waited`` s ended with nothing: judge the caller's audio and run
@@ -251,9 +252,10 @@ class MenuRunner:
         priority = node.priority if node.priority is not None else self.ctx.priority
         self.ctx.variables["queue"] = node.queue
         self.ctx.variables["queue_priority"] = str(priority)
-        if await self.services.enqueue(node.queue, node.skills, priority):
-            return Ended("queued", {"queue": node.queue})
-        return node.fallback  # no ACD (yet), or it cannot take the call: a person directly
+        disposition = await self.services.enqueue(node.queue, node.skills, priority)
+        if disposition is not None:
+            return Ended(disposition, {"queue": node.queue})
+        return node.fallback  # nobody logged in could take it there: the fallback
 
     async def _transfer(self, node: model.TransferNode) -> str | Ended:
         await self.say([node.prompt], barge_in=False)

@@ -140,9 +140,12 @@ class TerminalServices:
             return None  # Enter alone: the caller is heard, a plain no-input
         return await check_line(check, waited, TerminalLine(self.caller))
 
-    async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> bool:
-        self.out.write(f"  [queue {queue}, skills {list(skills)}, priority {priority}: no ACD]\n")
-        return False
+    async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> str | None:
+        self.out.write(
+            f"  [queue {queue}, skills {list(skills)}, priority {priority}: "
+            "no agents in a tried call, so the fallback]\n"
+        )
+        return None
 
 
 async def try_menu(

@@ -180,6 +180,13 @@ class AriRest:
     async def ring(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{_q(channel_id)}/ring")
 
+    async def start_moh(self, channel_id: str, moh_class: str = "") -> None:
+        params = {"mohClass": moh_class} if moh_class else {}
+        await self.request("POST", f"/channels/{_q(channel_id)}/moh", params)
+
+    async def stop_moh(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{_q(channel_id)}/moh")
+
     async def snoop(
         self, channel_id: str, snoop_id: str, app: str, spy: str = "in", whisper: str = "none"
     ) -> Channel:

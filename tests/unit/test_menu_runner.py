@@ -84,8 +84,8 @@ class Services:
         self.line_checks.append(waited)
         return self.line_outcomes.pop(0) if self.line_outcomes else None
 
-    async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> bool:
-        return False
+    async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> str | None:
+        return None
 
 
 async def walk(

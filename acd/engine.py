@@ -1,0 +1,412 @@
+"""The live ACD: agents' sessions, the calls waiting, and the dispatcher that pairs them.
+
+One dispatcher task, owned by the composition root, decides who gets which call
+(``acd.routing``) whenever something changes (a call joins, an agent becomes ready, a
+phone was not answered) and at least every second, so routing steps relax and wrap-ups
+end on time. An offer reaches the waiting call's own task as a synthetic ``HotlineOffer``
+event on its channel; that task rings the agent and reports back (``ring_result``). Every
+change to an agent is stored before the method returns, so a restarted controller knows
+who was ready, ringing or talking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from acd import routing
+from acd.agents import Activity, AgentSession, AgentStateError, Status
+from acd.model import AcdSetup, Agent, Queue
+from acd.store import AcdStore
+from hotline.ari.models import Event
+from hotline.errors import HotlineError
+
+log = logging.getLogger(__name__)
+
+OFFER_EVENT = "HotlineOffer"  # synthetic, delivered to the waiting call's channel
+TICK = 1.0  # seconds between decisions when nothing happens
+
+
+class UnknownAgent(HotlineError):
+    error_id = "unknown-agent"
+    http_status = 404
+
+
+class UnknownQueue(HotlineError):
+    error_id = "unknown-queue"
+    http_status = 404
+
+
+@dataclass
+class Waiter:
+    """A call waiting in a queue, as the call's task holds it."""
+
+    call: routing.WaitingCall
+    caller: str
+    deliver: Callable[[Event], None]  # into the call's own event queue
+    wait_id: int = 0
+    ringing: str = ""  # the agent whose phone rings for it now
+    offer_id: int = 0
+    picked_by: str = ""  # an agent who asked to pick it up while it rang elsewhere
+    history: list[str] = field(default_factory=list)  # agents offered so far
+
+    @property
+    def call_id(self) -> str:
+        return self.call.call_id
+
+
+NO_CALL = routing.WaitingCall("", "", frozenset(), 0, False, 0.0, "", "", "")
+
+
+def _drop(_event: Event) -> None:
+    pass
+
+
+class Acd:
+    def __init__(
+        self,
+        setup: Callable[[], AcdSetup],
+        store: AcdStore,
+        publish: Callable[[dict[str, Any]], None] = lambda _e: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._setup = setup
+        self.store = store
+        self.publish = publish
+        self.clock = clock
+        self.agents: dict[str, AgentSession] = {}
+        self.waiting: dict[str, Waiter] = {}
+        self._wake = asyncio.Event()
+        self._saving = asyncio.Lock()
+        self._dirty: set[str] = set()
+
+    @property
+    def setup(self) -> AcdSetup:
+        return self._setup()
+
+    # --- life cycle -----------------------------------------------------------------------
+    async def load(self, open_calls: Iterable[str] = ()) -> None:
+        """Agents as stored. A phone that was ringing was hung up with the controller's
+        legs, so that agent is idle again; one talking on a call that has ended goes to
+        wrap-up ending now; one on a call still open stays on it (the call resumes)."""
+        still_open = set(open_calls)
+        now = self.clock()
+        for session in await self.store.load_agents():
+            self.agents[session.number] = session
+            if session.activity is Activity.RINGING:
+                session.cancelled(session.call_id, now)
+            elif session.activity is Activity.ON_CALL and session.call_id not in still_open:
+                session.call_ended(session.call_id, 0, now)
+            else:
+                continue
+            log.info("agent %s was left %s by the last controller", session.number, session.state)
+            self._dirty.add(session.number)
+        await self._save()
+
+    async def run(self) -> None:
+        """The dispatcher: decide, then sleep until woken or the next tick."""
+        while True:
+            try:
+                await self.dispatch()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("ACD dispatch failed; trying again")
+            try:
+                await asyncio.wait_for(self._wake.wait(), TICK)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def dispatch(self) -> list[routing.Offer]:
+        now = self.clock()
+        setup = self.setup
+        for session in self.agents.values():
+            if session.activity is Activity.WRAP_UP and session.wrapup_until <= now:
+                session.wrapup_done(now)
+                self._changed(session)
+        calls = [w.call for w in self.waiting.values() if not w.ringing and not w.picked_by]
+        offers = routing.assign(calls, self.views(setup), setup, now) if calls else []
+        # State first, with no await in between, so nothing can change under the
+        # decision; then the writes, then the calls hear of their offers.
+        for offer in offers:
+            waiter = self.waiting[offer.call_id]
+            session = self.agents[offer.agent]
+            session.offer(offer.call_id, now)
+            waiter.ringing = offer.agent
+            waiter.history.append(offer.agent)
+            self._changed(session)
+        for offer in offers:
+            waiter = self.waiting.get(offer.call_id) or Waiter(NO_CALL, "", _drop)
+            offer_id = await self.store.offered(
+                offer.call_id, offer.agent, waiter.call.queue, waiter.caller
+            )
+            if self.waiting.get(offer.call_id) is not waiter or waiter.ringing != offer.agent:
+                await self.store.offer_outcome(offer_id, "cancelled")  # the caller left
+                continue
+            waiter.offer_id = offer_id
+            waiter.deliver(
+                Event(
+                    OFFER_EVENT,
+                    {
+                        "agent": offer.agent,
+                        "extension": self.agents[offer.agent].extension,
+                        "step": offer.step,
+                    },
+                )
+            )
+        await self._save()
+        return offers
+
+    def views(self, setup: AcdSetup) -> list[routing.AgentView]:
+        views = []
+        for number, session in self.agents.items():
+            agent = setup.agents.get(number)
+            if agent is None or not session.logged_in or session.status is Status.LOGGED_OUT:
+                continue
+            views.append(
+                routing.AgentView(
+                    number=number,
+                    skills=agent.skills,
+                    region=agent.region,
+                    languages=agent.languages,
+                    queues=frozenset(self.queues_of(agent, session, setup)),
+                    free=session.offerable,
+                    idle_since=session.idle_since,
+                )
+            )
+        return views
+
+    @staticmethod
+    def queues_of(agent: Agent, session: AgentSession, setup: AcdSetup) -> list[str]:
+        """The skill groups an agent serves: every queue whose skills they hold, less
+        those they signed out of."""
+        return [
+            name
+            for name, queue in setup.queues.items()
+            if all(s in agent.skills for s in queue.skills) and name not in session.signed_out
+        ]
+
+    # --- calls ------------------------------------------------------------------------------
+    def queue(self, name: str) -> Queue:
+        queue = self.setup.queues.get(name)
+        if queue is None:
+            raise UnknownQueue(f"no queue named '{name}'", queue=name)
+        return queue
+
+    async def join(
+        self,
+        call_id: str,
+        queue_name: str,
+        skills: Iterable[str],
+        priority: int,
+        caller: str,
+        language: str,
+        deliver: Callable[[Event], None],
+        joined_at: float | None = None,
+    ) -> Waiter | None:
+        """Put a call in a queue; None if nobody logged in could ever take it there (the
+        menu then uses the node's fallback instead of leaving the caller waiting)."""
+        setup = self.setup
+        queue = self.queue(queue_name)
+        call = routing.WaitingCall(
+            call_id=call_id,
+            queue=queue_name,
+            skills=frozenset(queue.skills | set(skills)),
+            priority=priority,
+            vip=setup.is_vip(caller),
+            joined_at=self.clock() if joined_at is None else joined_at,
+            region=setup.regions.of(caller),
+            preferred=setup.preferred_agent(caller),
+            language=language,
+        )
+        if not routing.reachable(call, self.views(setup), setup, self.clock()):
+            return None
+        waiter = Waiter(call, caller, deliver)
+        waiter.wait_id = await self.store.joined(
+            call_id,
+            queue_name,
+            caller,
+            priority,
+            datetime.fromtimestamp(call.joined_at, UTC),
+        )
+        self.waiting[call_id] = waiter
+        self.publish({"type": "call-queued", "call": call_id, "queue": queue_name})
+        self.wake()
+        return waiter
+
+    async def ring_result(self, waiter: Waiter, agent: str, outcome: str) -> None:
+        """What became of an offer: answered, no-answer, busy, unreachable, cancelled."""
+        session = self._session(agent)
+        now = self.clock()
+        if outcome == "answered":
+            session.answered(waiter.call_id, now)
+        elif outcome == "cancelled":
+            session.cancelled(waiter.call_id, now)
+        else:
+            session.missed(waiter.call_id, outcome, now)
+        self._changed(session)
+        if waiter.ringing == agent:
+            waiter.ringing = ""
+        if waiter.offer_id:
+            await self.store.offer_outcome(waiter.offer_id, outcome)
+            waiter.offer_id = 0
+        await self._save()
+        self.wake()
+
+    async def leave(self, waiter: Waiter, outcome: str, agent: str = "") -> float:
+        """The call leaves the queue; returns how long it waited. An agent still ringing
+        for it is freed (the call's task hangs up the phone)."""
+        if waiter.ringing:
+            await self.ring_result(waiter, waiter.ringing, "cancelled")
+        self.waiting.pop(waiter.call_id, None)
+        waited = await self.store.left(waiter.wait_id, outcome, agent)
+        self.publish(
+            {"type": "call-left", "call": waiter.call_id, "outcome": outcome, "wait": waited}
+        )
+        self.wake()
+        return waited
+
+    async def move(self, waiter: Waiter, queue_name: str, skills: Iterable[str]) -> bool:
+        """Move a waiting call to another queue (overflow, a transfer to a queue) with
+        its join time kept; False, and nothing changed, if nobody there could take it."""
+        setup = self.setup
+        queue = self.queue(queue_name)
+        moved = dataclasses.replace(
+            waiter.call, queue=queue_name, skills=frozenset(queue.skills | set(skills))
+        )
+        if not routing.reachable(moved, self.views(setup), setup, self.clock()):
+            return False
+        if waiter.ringing:
+            await self.ring_result(waiter, waiter.ringing, "cancelled")
+        await self.store.left(waiter.wait_id, "moved")
+        waiter.call = moved
+        waiter.wait_id = await self.store.joined(
+            waiter.call_id,
+            queue_name,
+            waiter.caller,
+            moved.priority,
+            datetime.fromtimestamp(moved.joined_at, UTC),
+        )
+        self.waiting[waiter.call_id] = waiter
+        self.publish({"type": "call-moved", "call": waiter.call_id, "queue": queue_name})
+        self.wake()
+        return True
+
+    async def connected(self, agent: str, call_id: str) -> None:
+        """An agent reached a call without an offer (pick-up, transfer to them)."""
+        session = self._session(agent)
+        session.connect(call_id, self.clock())
+        self._changed(session)
+        await self._save()
+
+    async def call_ended(self, agent: str, call_id: str, queue: str) -> None:
+        session = self._session(agent)
+        if session.call_id != call_id or session.activity is not Activity.ON_CALL:
+            return  # already moved on (a supervisor took the call over, a restart)
+        wrapup = self.setup.queues[queue].wrapup_seconds if queue in self.setup.queues else 0
+        session.call_ended(call_id, wrapup, self.clock())
+        self._changed(session)
+        await self._save()
+        self.wake()
+
+    def position(self, call_id: str) -> int:
+        calls = [w.call for w in self.waiting.values()]
+        return routing.position(call_id, calls, self.setup, self.clock())
+
+    def expected_wait(self, call_id: str, handle_seconds: float = 180.0) -> float:
+        """Seconds: the calls ahead times a typical handle time, shared by the agents
+        serving that queue (at least one)."""
+        waiter = self.waiting.get(call_id)
+        if waiter is None:
+            return 0.0
+        serving = [v for v in self.views(self.setup) if waiter.call.queue in v.queues]
+        return self.position(call_id) * handle_seconds / max(1, len(serving))
+
+    # --- agents -------------------------------------------------------------------------------
+    def agent(self, number: str) -> Agent:
+        agent = self.setup.agents.get(number)
+        if agent is None:
+            raise UnknownAgent(f"no agent numbered '{number}'", agent=number)
+        return agent
+
+    def session(self, number: str) -> AgentSession:
+        self.agent(number)
+        return self._session(number)
+
+    def _session(self, number: str) -> AgentSession:
+        session = self.agents.get(number)
+        if session is None:
+            session = self.agents[number] = AgentSession(number)
+        return session
+
+    async def log_in(self, number: str, extension: str) -> AgentSession:
+        session = self.session(number)
+        session.log_in(extension, self.clock())
+        return await self._commit(session)
+
+    async def log_out(self, number: str) -> AgentSession:
+        session = self.session(number)
+        session.log_out(self.clock())
+        return await self._commit(session)
+
+    async def set_status(self, number: str, status: Status, reason: str = "") -> AgentSession:
+        session = self.session(number)
+        session.set_status(status, reason, self.clock())
+        return await self._commit(session)
+
+    async def set_muted(self, number: str, muted: bool) -> AgentSession:
+        session = self.session(number)
+        session.set_muted(muted, self.clock())
+        return await self._commit(session)
+
+    async def sign(self, number: str, queue: str, signed_in: bool) -> AgentSession:
+        """Sign in to or out of a skill group (签入/签出)."""
+        agent = self.agent(number)
+        if queue not in self.queues_of(agent, AgentSession(number), self.setup):
+            raise AgentStateError(
+                f"agent {number} lacks the skills of queue '{queue}'", agent=number, queue=queue
+            )
+        session = self.session(number)
+        signed_out = set(session.signed_out)
+        if signed_in:
+            signed_out.discard(queue)
+        else:
+            signed_out.add(queue)
+        session.signed_out = sorted(signed_out)
+        return await self._commit(session)
+
+    async def _commit(self, session: AgentSession) -> AgentSession:
+        self._changed(session)
+        await self._save()
+        self.wake()
+        return session
+
+    def _changed(self, session: AgentSession) -> None:
+        self._dirty.add(session.number)
+        self.publish(
+            {
+                "type": "agent",
+                "agent": session.number,
+                "state": session.state,
+                "reason": session.reason,
+                "call": session.call_id,
+            }
+        )
+
+    async def _save(self) -> None:
+        """Store every changed agent as it is now. One writer at a time, so the last
+        write of an agent is always its latest state."""
+        async with self._saving:
+            dirty, self._dirty = self._dirty, set()
+            for number in sorted(dirty):
+                await self.store.save_agent(self.agents[number])

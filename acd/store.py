@@ -1,0 +1,227 @@
+"""What the ACD keeps in the database: agents' live state (so a restarted controller
+knows who was ready, ringing or on a call), their passwords and API tokens, every
+offer made to an agent, and every wait in a queue with how it ended."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, Integer, String, delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
+
+from acd.agents import AgentSession
+from hotline.db import Base, session_factory
+from hotline.passwords import NO_SALT, hash_off_loop, matches, new_salt
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they were stored as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class AgentStateRow(Base):
+    __tablename__ = "agent_states"
+
+    number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AgentPassword(Base):
+    __tablename__ = "agent_passwords"
+
+    number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of it
+    agent: Mapped[str] = mapped_column(String(20), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OfferRow(Base):
+    """A call offered to an agent's phone, and what came of it."""
+
+    __tablename__ = "agent_offers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(36), index=True)
+    agent: Mapped[str] = mapped_column(String(20), index=True)
+    queue: Mapped[str] = mapped_column(String(64))
+    caller: Mapped[str] = mapped_column(String(32))
+    offered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(16), default="ringing")
+    ring_s: Mapped[float | None] = mapped_column(Float)
+
+
+class QueueWait(Base):
+    """One stay of a call in a queue (R-4.7): answered, abandoned (呼损), callback, ..."""
+
+    __tablename__ = "queue_waits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(36), index=True)
+    queue: Mapped[str] = mapped_column(String(64), index=True)
+    caller: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[int] = mapped_column(Integer)
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    wait_s: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(16), default="waiting")
+    agent: Mapped[str] = mapped_column(String(20), default="")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    agent: str
+    role: str
+    expires_at: datetime
+
+
+class AcdStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = session_factory(engine)
+
+    # --- agents' live state ----------------------------------------------------------------
+    async def load_agents(self) -> list[AgentSession]:
+        async with self._sessions() as db:
+            rows = await db.scalars(select(AgentStateRow))
+            return [AgentSession.from_dict(dict(r.data)) for r in rows]
+
+    async def save_agent(self, session: AgentSession) -> None:
+        async with self._sessions.begin() as db:
+            await db.merge(
+                AgentStateRow(number=session.number, data=session.as_dict(), updated_at=utcnow())
+            )
+
+    # --- passwords and tokens -------------------------------------------------------------
+    async def set_password(self, number: str, password: str) -> None:
+        salt = new_salt()
+        password_hash = await hash_off_loop(password, salt)
+        async with self._sessions.begin() as db:
+            await db.merge(
+                AgentPassword(
+                    number=number, salt=salt, password_hash=password_hash, updated_at=utcnow()
+                )
+            )
+
+    async def check_password(self, number: str, password: str) -> bool:
+        async with self._sessions() as db:
+            row = await db.get(AgentPassword, number)
+        if row is None:
+            await hash_off_loop(password, NO_SALT)  # the same time as a real check
+            return False
+        return await matches(password, row.salt, row.password_hash)
+
+    async def issue_token(self, agent: str, role: str, lifetime: float) -> IssuedToken:
+        token = secrets.token_urlsafe(32)
+        issued = utcnow()
+        expires = issued + timedelta(seconds=lifetime)
+        async with self._sessions.begin() as db:
+            await db.execute(delete(ApiToken).where(ApiToken.expires_at < issued))
+            db.add(
+                ApiToken(
+                    token_hash=_digest(token),
+                    agent=agent,
+                    role=role,
+                    issued_at=issued,
+                    expires_at=expires,
+                )
+            )
+        return IssuedToken(token, agent, role, expires)
+
+    async def token_owner(self, token: str) -> tuple[str, str] | None:
+        """(agent, role) of a token that has not expired."""
+        async with self._sessions() as db:
+            row = await db.get(ApiToken, _digest(token))
+        if row is None or aware(row.expires_at) <= utcnow():
+            return None
+        return row.agent, row.role
+
+    async def revoke_tokens(self, agent: str) -> None:
+        async with self._sessions.begin() as db:
+            await db.execute(delete(ApiToken).where(ApiToken.agent == agent))
+
+    # --- offers and waits -------------------------------------------------------------------
+    async def offered(self, call_id: str, agent: str, queue: str, caller: str) -> int:
+        row = OfferRow(
+            call_id=call_id, agent=agent, queue=queue, caller=caller, offered_at=utcnow()
+        )
+        async with self._sessions.begin() as db:
+            db.add(row)
+        return row.id
+
+    async def offer_outcome(self, offer_id: int, outcome: str) -> None:
+        async with self._sessions.begin() as db:
+            row = await db.get(OfferRow, offer_id)
+            if row is not None:
+                row.outcome = outcome
+                row.ring_s = round((utcnow() - aware(row.offered_at)).total_seconds(), 3)
+
+    async def missed_by(self, agent: str, limit: int = 50) -> Sequence[OfferRow]:
+        async with self._sessions() as db:
+            rows = await db.scalars(
+                select(OfferRow)
+                .where(OfferRow.agent == agent, OfferRow.outcome.in_(MISSED))
+                .order_by(OfferRow.id.desc())
+                .limit(limit)
+            )
+            return rows.all()
+
+    async def joined(
+        self, call_id: str, queue: str, caller: str, priority: int, joined_at: datetime
+    ) -> int:
+        row = QueueWait(
+            call_id=call_id, queue=queue, caller=caller, priority=priority, joined_at=joined_at
+        )
+        async with self._sessions.begin() as db:
+            db.add(row)
+        return row.id
+
+    async def left(self, wait_id: int, outcome: str, agent: str = "") -> float:
+        async with self._sessions.begin() as db:
+            row = await db.get(QueueWait, wait_id)
+            if row is None:
+                return 0.0
+            row.left_at = utcnow()
+            row.wait_s = round((row.left_at - aware(row.joined_at)).total_seconds(), 3)
+            row.outcome = outcome
+            row.agent = agent
+            return row.wait_s
+
+    async def waits(self, call_id: str) -> Sequence[QueueWait]:
+        async with self._sessions() as db:
+            rows = await db.scalars(
+                select(QueueWait).where(QueueWait.call_id == call_id).order_by(QueueWait.id)
+            )
+            return rows.all()
+
+    async def open_waits(self) -> Sequence[QueueWait]:
+        async with self._sessions() as db:
+            rows = await db.scalars(select(QueueWait).where(QueueWait.left_at.is_(None)))
+            return rows.all()
+
+
+MISSED = ("no-answer", "busy", "unreachable")
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,145 @@
+"""Second channels a call places (an agent's phone, an outside number) and the bridge
+that joins them to the caller. Used by menu transfers and by the ACD alike.
+
+A leg's id starts with ``LEG_PREFIX`` and its events are routed to the call that placed
+it (``attach_leg``); the caller's task owns it and hangs it up on every way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hotline.ari.errors import AriError, AriNotFound
+from hotline.calls.registry import BRIDGE_PREFIX, LEG_PREFIX
+from hotline.calls.session import CallChannel
+
+log = logging.getLogger(__name__)
+
+RINGBACK = "tone:ring;tonezone=cn"  # what the caller hears while a phone rings
+GONE_EVENTS = ("ChannelDestroyed", "StasisEnd")
+CAUSE_BUSY = 17
+CAUSE_NO_ANSWER = (18, 19)
+
+
+class RingOutcome(enum.StrEnum):
+    ANSWERED = "answered"
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True)
+class LegPlan:
+    """How this controller places legs."""
+
+    app: str  # our ARI application: answered legs enter it
+    attach: Callable[[str, str], None]  # (leg id, caller channel id): route its events
+    detach: Callable[[str], None]
+
+
+def new_leg_id() -> str:
+    return f"{LEG_PREFIX}{uuid.uuid4().hex[:16]}"
+
+
+def bridge_id(call_id: str) -> str:
+    return f"{BRIDGE_PREFIX}{call_id}"
+
+
+async def ring(
+    channel: CallChannel,
+    plan: LegPlan,
+    leg: str,
+    endpoint: str,
+    ring_seconds: int,
+    ringback: bool = True,
+    stop: Callable[[Any], bool] | None = None,
+) -> tuple[RingOutcome, Any]:
+    """Dial ``endpoint`` as channel ``leg`` (already attached to the call). Returns the
+    outcome, and the event that stopped the ringing if ``stop`` matched one (then the
+    leg is still ringing: the caller decides). The caller hanging up raises
+    ``CallerHungUp``; the leg is then the caller's to hang up."""
+    ari = channel.ari
+    tone = f"pb-ring-{leg}"
+    if ringback:
+        await quietly(ari.play(channel.channel_id, tone, [RINGBACK]))
+    try:
+        await ari.originate(
+            endpoint,
+            plan.app,
+            leg,
+            app_args="leg",
+            caller_id=channel.caller_number,
+            timeout=ring_seconds,
+        )
+        event = await channel.wait_event(
+            lambda e: (
+                (e.about(leg) and e.type in ("StasisStart", *GONE_EVENTS))
+                or (stop is not None and stop(e))
+            ),
+            ring_seconds + 5,
+        )
+        if not event.about(leg):
+            return RingOutcome.NO_ANSWER, event
+        if event.type == "StasisStart":
+            return RingOutcome.ANSWERED, None
+        cause = event.cause
+        if cause == CAUSE_BUSY:
+            return RingOutcome.BUSY, None
+        if cause in CAUSE_NO_ANSWER:
+            return RingOutcome.NO_ANSWER, None
+        return RingOutcome.UNREACHABLE, None
+    except AriError as exc:
+        log.warning("cannot dial %s: %s", endpoint, exc.message)
+        return RingOutcome.UNREACHABLE, None
+    except TimeoutError:
+        log.warning("%s neither answered nor gave up", endpoint)
+        return RingOutcome.NO_ANSWER, None
+    finally:
+        if ringback:
+            await quietly(ari.stop_playback(tone))
+
+
+async def join(channel: CallChannel, leg: str, bridge: str) -> None:
+    """A mixing bridge with the caller and the leg; keys pressed on either are events."""
+    await channel.ari.create_bridge(bridge, "mixing,dtmf_events")
+    await channel.ari.add_to_bridge(bridge, [channel.channel_id, leg])
+
+
+async def converse(channel: CallChannel, leg: str) -> None:
+    """Wait while caller and leg talk; returns when the leg hangs up. The caller hanging
+    up raises ``CallerHungUp`` (the leg is then still up: the caller of this hangs it up
+    unless the controller is stopping, when conversations stay for the next one)."""
+    if await exists(channel, leg):  # after a restart it may have gone meanwhile
+        await channel.wait_event(lambda e: e.about(leg) and e.type in GONE_EVENTS, None)
+
+
+async def hang_up_leg(channel: CallChannel, plan: LegPlan, leg: str) -> None:
+    await quietly(channel.ari.hangup(leg))
+    plan.detach(leg)
+
+
+async def exists(channel: CallChannel, channel_id: str) -> bool:
+    try:
+        await channel.ari.channel(channel_id)
+    except AriNotFound:
+        return False
+    return True
+
+
+async def quietly(action: Awaitable[Any]) -> None:
+    """Clean-up that may find the thing already gone."""
+    with contextlib.suppress(AriError):
+        await action
+
+
+async def shielded(action: Awaitable[Any], timeout: float = 5.0) -> None:
+    """Clean-up that must finish even when the call's task is being cancelled."""
+    with contextlib.suppress(AriError, TimeoutError):
+        await asyncio.shield(asyncio.wait_for(quietly(action), timeout))

@@ -1,0 +1,27 @@
+"""Salted PBKDF2 for secrets people choose (account PINs, agents' passwords)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+
+ITERATIONS = 60_000  # a few tens of ms per check: cheap for a login, dear for a guesser
+NO_SALT = "00" * 16  # for checks against nobody, so timing does not tell who exists
+
+
+def new_salt() -> str:
+    return secrets.token_hex(16)
+
+
+def hash_secret(secret: str, salt: str) -> str:
+    return hashlib.pbkdf2_hmac("sha256", secret.encode(), bytes.fromhex(salt), ITERATIONS).hex()
+
+
+async def hash_off_loop(secret: str, salt: str) -> str:
+    return await asyncio.to_thread(hash_secret, secret, salt)
+
+
+async def matches(secret: str, salt: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(await hash_off_loop(secret, salt), stored_hash)
