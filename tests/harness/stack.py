@@ -30,6 +30,7 @@ from tests.harness.proxy import TcpProxy
 from tests.harness.tester import MEDIA_IN_CONTAINER
 
 TESTER_CONF = Path(__file__).resolve().parents[1] / "tester"
+TEST_ACD = TESTER_CONF / "acd.yaml"  # the agents are the tester's phones
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ def controller_settings(state: Path, ports: Ports) -> dict[str, object]:
             "agent_dial": "PJSIP/{target}@carrier",
         },
         "menu": {"file": str(state / "menu.yaml"), "clock": IN_HOURS},
+        "acd": {"file": str(state / "acd.yaml")},
         "ari": {
             "port": ports.pbx_ari,
             "url": f"http://127.0.0.1:{ports.ari_proxy}",
@@ -181,6 +183,8 @@ class Stack:
         state.mkdir(parents=True, exist_ok=True)
         self.menu_file = state / "menu.yaml"  # the admins' copy, edited by reload tests
         shutil.copyfile(DEFAULT_MENU, self.menu_file)
+        self.acd_file = state / "acd.yaml"
+        shutil.copyfile(TEST_ACD, self.acd_file)
         self.config_file.write_text(yaml.safe_dump(settings), encoding="utf-8")
         self.config = load_config(self.config_file, {})
         self.secrets = ensure_secrets(state)

@@ -300,6 +300,7 @@ class AgentPhone:
     answer_delay: float = 0.0
     calls: list[str] = field(default_factory=list)
     shown_numbers: list[str] = field(default_factory=list)  # caller ids on the display
+    rang_at: list[float] = field(default_factory=list)  # time.monotonic() of each ring
     rang: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def wait_rang(self, timeout: float) -> str:
@@ -311,8 +312,25 @@ class AgentPhone:
             raise AssertionError(f"phone {self.extension} did not ring in {timeout} s") from None
         return self.calls[0]
 
+    async def wait_call(self, count: int, timeout: float) -> str:
+        """The channel id of this phone's ``count``-th call (1 is the first), when it rings."""
+        deadline = time.monotonic() + timeout
+        while len(self.calls) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"phone {self.extension} rang {len(self.calls)} times, not {count}, "
+                    f"in {timeout} s"
+                )
+            await asyncio.sleep(0.05)
+        return self.calls[count - 1]
+
+    async def hang_up(self) -> None:
+        """The agent puts the phone down on the latest call."""
+        await self.tester.rest.hangup(self.calls[-1])
+
     async def ring(self, channel_id: str, caller_number: str = "") -> None:
         self.calls.append(channel_id)
+        self.rang_at.append(time.monotonic())
         self.shown_numbers.append(caller_number)
         self.rang.set()
         rest = self.tester.rest

@@ -1,0 +1,184 @@
+"""Skill-based routing to agents' SIP phones on the tester (R-4.1 to R-4.5), driven the
+way agents drive it: log in over the API, set ready, answer or not, hang up.
+
+Agents and queues are in tests/tester/acd.yaml: ring 5 s, wrap-up 3 s, routing steps
+preferred (0 s) → region (6 s) → anyone (12 s). Menu keys: 0 general, 4 complaints,
+2 then 1 water repair (skills repair + water), 2 then 2 gas repair (+ gas, priority 8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.harness.cli import hotline
+from tests.harness.db import call_for, events_of
+from tests.harness.desk import ApiRefused, Desk
+from tests.harness.stack import Stack
+from tests.harness.tester import AgentPhone, Caller, Tester
+
+PASSWORD = "desk-pass-2026"
+EXTENSIONS = {"1001": "7101", "1002": "7102", "1003": "7103", "9001": "7109"}
+HOTLINE = "4008001234"
+
+
+class Centre:
+    """The agents of one test: their desks (API) and phones (tester)."""
+
+    def __init__(self, stack: Stack, tester: Tester) -> None:
+        self.stack = stack
+        self.tester = tester
+        self.base_url = f"http://127.0.0.1:{stack.config.http.port}"
+        self.desks: dict[str, Desk] = {}
+        self.phones: dict[str, AgentPhone] = {}
+
+    async def agent(self, number: str, mode: str = "answer", ready: bool = True) -> Desk:
+        extension = EXTENSIONS[number]
+        self.phones[number] = self.tester.phone(extension, mode)
+        desk = await Desk.login(self.base_url, number, extension, PASSWORD)
+        self.desks[number] = desk
+        if ready:
+            await desk.ready()
+        return desk
+
+    async def call(self, keys: str, caller_id: str, number: str = HOTLINE) -> Caller:
+        caller = await self.tester.call(number, caller_id=caller_id)
+        await caller.press(keys)  # kept while the greeting plays; the menu takes them
+        return caller
+
+    async def close(self) -> None:
+        for desk in self.desks.values():
+            try:
+                await desk.post("/api/logout")
+            except ApiRefused:
+                pass
+
+
+@pytest.fixture(scope="module")
+async def passwords(stack: Stack) -> None:
+    for number in EXTENSIONS:
+        code, out, err = await hotline(
+            "--config", str(stack.config_file), "agent", "password", number, "--password", PASSWORD
+        )
+        assert code == 0, out + err
+
+
+@pytest.fixture
+async def centre(controller: Stack, tester: Tester, passwords: None) -> AsyncIterator[Centre]:
+    centre = Centre(controller, tester)
+    try:
+        yield centre
+    finally:
+        await centre.close()
+
+
+async def offered_to(stack: Stack, caller_id: str, timeout: float = 20) -> list[str]:
+    record = await call_for(stack, caller_id, timeout)
+    return [str(e.data["agent"]) for e in await events_of(stack, record.id) if e.kind == "offer"]
+
+
+async def hang_up_all(*callers: Caller) -> None:
+    for caller in callers:
+        await caller.hangup()
+
+
+async def test_skill_match_then_level_then_longest_idle(centre: Centre) -> None:
+    for number in ("1001", "1002", "1003"):
+        await centre.agent(number)
+    phones = centre.phones
+    # Gas repair needs the gas skill: only 1002 has it, though 1003 is as good at repair.
+    gas = await centre.call("22", caller_id="13800000101")
+    await phones["1002"].wait_call(1, 30)
+    assert phones["1002"].shown_numbers == ["13800000101"]
+    # Water repair while 1002 talks: 1003 (repair 4, water 4) before 1001 (2, 2).
+    water = await centre.call("21", caller_id="13800000102")
+    await phones["1003"].wait_call(1, 30)
+    assert phones["1001"].calls == []
+    # Complaints: 1001 and 1003 both have level 3; 1003 is on a call, so 1001.
+    first = await centre.call("4", caller_id="13800000103")
+    await phones["1001"].wait_call(1, 30)
+    # 1003 hangs up first: after its wrap-up it has idled longer than 1001, who then
+    # hangs up; the next complaint goes to 1003 (longest idle), the one after to 1001.
+    await phones["1003"].hang_up()
+    await centre.desks["1003"].wait_me(lambda m: m["state"] == "ready", 10, "ready again")
+    await phones["1001"].hang_up()
+    await centre.desks["1001"].wait_me(lambda m: m["state"] == "ready", 10, "ready again")
+    second = await centre.call("4", caller_id="13800000104")
+    await phones["1003"].wait_call(2, 30)
+    third = await centre.call("4", caller_id="13800000105")
+    await phones["1001"].wait_call(2, 30)
+    assert await offered_to(centre.stack, "13800000101") == ["1002"]
+    assert await offered_to(centre.stack, "13800000104") == ["1003"]
+    assert await offered_to(centre.stack, "13800000105") == ["1001"]
+    await hang_up_all(gas, water, first, second, third)
+    record = await call_for(centre.stack, "13800000101", 10, closed=True)
+    assert record.disposition == "answered"
+
+
+async def test_no_answer_goes_to_the_next_agent_and_sets_the_first_not_ready(
+    centre: Centre,
+) -> None:
+    await centre.agent("1002", mode="never")  # the best for water repair, but away
+    await centre.agent("1003")
+    caller = await centre.call("21", caller_id="13800000201")
+    await centre.phones["1002"].wait_call(1, 30)
+    await centre.phones["1003"].wait_call(1, 30)
+    rang = centre.phones["1003"].rang_at[0] - centre.phones["1002"].rang_at[0]
+    assert 4.5 <= rang <= 8, f"the second agent rang {rang:.1f} s after the first"
+    me = await centre.desks["1002"].me()
+    assert (me["state"], me["reason"]) == ("not-ready", "no-answer")
+    missed = await centre.desks["1002"].get("/api/me/missed")
+    record = await call_for(centre.stack, "13800000201", 5)
+    assert [(m["call"], m["outcome"]) for m in missed["missed"]][:1] == [(record.id, "no-answer")]
+    assert await offered_to(centre.stack, "13800000201") == ["1002", "1003"]
+    await caller.hangup()
+
+
+async def test_wrap_up_blocks_offers_until_it_ends_and_break_holds_them(
+    centre: Centre,
+) -> None:
+    desk = await centre.agent("1003")
+    phone = centre.phones["1003"]
+    first = await centre.call("4", caller_id="13800000301")
+    await phone.wait_call(1, 30)
+    await desk.wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
+    # The agent hangs up; a caller waiting already must wait out the 3 s wrap-up.
+    second = await centre.call("4", caller_id="13800000302")
+    record = await call_for(centre.stack, "13800000302", 10)
+    await _wait_queued(centre.stack, record.id)
+    await phone.hang_up()
+    hung_up = time.monotonic()
+    me = await desk.wait_me(lambda m: m["state"] == "wrap-up", 5, "in wrap-up")
+    assert me["wrapup_until"] is not None
+    await phone.wait_call(2, 20)
+    gap = phone.rang_at[1] - hung_up
+    assert 2.5 <= gap <= 6, f"offered {gap:.1f} s after hanging up, wrap-up is 3 s"
+    assert (await call_for(centre.stack, "13800000301", 10, closed=True)).disposition == "answered"
+    # On a break nothing is offered, even with a caller waiting; ready again, it rings.
+    await desk.post("/api/me/state", {"state": "break", "reason": "tea"})
+    await phone.hang_up()
+    third = await centre.call("4", caller_id="13800000303")
+    record = await call_for(centre.stack, "13800000303", 10)
+    await _wait_queued(centre.stack, record.id)
+    me = await desk.wait_me(lambda m: m["state"] == "break", 10, "on break after wrap-up")
+    assert me["reason"] == "tea"
+    waiting = await desk.get("/api/queues")
+    assert record.id in [c["call"] for c in waiting["calls"]]
+    assert len(phone.calls) == 2
+    await desk.ready()
+    await phone.wait_call(3, 10)
+    await hang_up_all(first, second, third)
+
+
+async def _wait_queued(stack: Stack, call_id: str, timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in await events_of(stack, call_id):
+            if event.kind == "queued":
+                return dict(event.data)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"call {call_id} not queued in {timeout} s")
