@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.centre import EXTENSIONS, PASSWORD, Centre
+from tests.harness.cli import hotline
 from tests.harness.stack import Stack
 from tests.harness.tester import AriWatcher, Tester
 
@@ -54,3 +56,23 @@ async def pbx_probe(stack: Stack) -> AsyncIterator[AriWatcher]:
     await probe.start()
     yield probe
     await probe.close()
+
+
+@pytest.fixture(scope="session")
+async def agent_passwords(stack: Stack) -> None:
+    """Every test agent gets the same password, set the way admins do."""
+    for number in EXTENSIONS:
+        code, out, err = await hotline(
+            "--config", str(stack.config_file), "agent", "password", number, "--password", PASSWORD
+        )
+        assert code == 0, out + err
+
+
+@pytest.fixture
+async def centre(controller: Stack, tester: Tester, agent_passwords: None) -> AsyncIterator[Centre]:
+    """Agents of one test; all logged out afterwards."""
+    centre = Centre(controller, tester)
+    try:
+        yield centre
+    finally:
+        await centre.close()

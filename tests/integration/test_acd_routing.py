@@ -8,82 +8,10 @@ preferred (0 s) → region (6 s) → anyone (12 s). Menu keys: 0 general, 4 comp
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
-import pytest
-
-from tests.harness.cli import hotline
-from tests.harness.db import call_for, events_of
-from tests.harness.desk import ApiRefused, Desk
-from tests.harness.stack import Stack
-from tests.harness.tester import AgentPhone, Caller, Tester
-
-PASSWORD = "desk-pass-2026"
-EXTENSIONS = {"1001": "7101", "1002": "7102", "1003": "7103", "9001": "7109"}
-HOTLINE = "4008001234"
-
-
-class Centre:
-    """The agents of one test: their desks (API) and phones (tester)."""
-
-    def __init__(self, stack: Stack, tester: Tester) -> None:
-        self.stack = stack
-        self.tester = tester
-        self.base_url = f"http://127.0.0.1:{stack.config.http.port}"
-        self.desks: dict[str, Desk] = {}
-        self.phones: dict[str, AgentPhone] = {}
-
-    async def agent(self, number: str, mode: str = "answer", ready: bool = True) -> Desk:
-        extension = EXTENSIONS[number]
-        self.phones[number] = self.tester.phone(extension, mode)
-        desk = await Desk.login(self.base_url, number, extension, PASSWORD)
-        self.desks[number] = desk
-        if ready:
-            await desk.ready()
-        return desk
-
-    async def call(self, keys: str, caller_id: str, number: str = HOTLINE) -> Caller:
-        caller = await self.tester.call(number, caller_id=caller_id)
-        await caller.press(keys)  # kept while the greeting plays; the menu takes them
-        return caller
-
-    async def close(self) -> None:
-        for desk in self.desks.values():
-            try:
-                await desk.post("/api/logout")
-            except ApiRefused:
-                pass
-
-
-@pytest.fixture(scope="module")
-async def passwords(stack: Stack) -> None:
-    for number in EXTENSIONS:
-        code, out, err = await hotline(
-            "--config", str(stack.config_file), "agent", "password", number, "--password", PASSWORD
-        )
-        assert code == 0, out + err
-
-
-@pytest.fixture
-async def centre(controller: Stack, tester: Tester, passwords: None) -> AsyncIterator[Centre]:
-    centre = Centre(controller, tester)
-    try:
-        yield centre
-    finally:
-        await centre.close()
-
-
-async def offered_to(stack: Stack, caller_id: str, timeout: float = 20) -> list[str]:
-    record = await call_for(stack, caller_id, timeout)
-    return [str(e.data["agent"]) for e in await events_of(stack, record.id) if e.kind == "offer"]
-
-
-async def hang_up_all(*callers: Caller) -> None:
-    for caller in callers:
-        await caller.hangup()
+from tests.harness.centre import Centre, hang_up_all, offered_to, wait_queued
+from tests.harness.db import call_for
 
 
 async def test_skill_match_then_level_then_longest_idle(centre: Centre) -> None:
@@ -149,7 +77,7 @@ async def test_wrap_up_blocks_offers_until_it_ends_and_break_holds_them(
     # The agent hangs up; a caller waiting already must wait out the 3 s wrap-up.
     second = await centre.call("4", caller_id="13800000302")
     record = await call_for(centre.stack, "13800000302", 10)
-    await _wait_queued(centre.stack, record.id)
+    await wait_queued(centre.stack, record.id)
     await phone.hang_up()
     hung_up = time.monotonic()
     me = await desk.wait_me(lambda m: m["state"] == "wrap-up", 5, "in wrap-up")
@@ -163,7 +91,7 @@ async def test_wrap_up_blocks_offers_until_it_ends_and_break_holds_them(
     await phone.hang_up()
     third = await centre.call("4", caller_id="13800000303")
     record = await call_for(centre.stack, "13800000303", 10)
-    await _wait_queued(centre.stack, record.id)
+    await wait_queued(centre.stack, record.id)
     me = await desk.wait_me(lambda m: m["state"] == "break", 10, "on break after wrap-up")
     assert me["reason"] == "tea"
     waiting = await desk.get("/api/queues")
@@ -172,13 +100,3 @@ async def test_wrap_up_blocks_offers_until_it_ends_and_break_holds_them(
     await desk.ready()
     await phone.wait_call(3, 10)
     await hang_up_all(first, second, third)
-
-
-async def _wait_queued(stack: Stack, call_id: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for event in await events_of(stack, call_id):
-            if event.kind == "queued":
-                return dict(event.data)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"call {call_id} not queued in {timeout} s")
