@@ -127,6 +127,19 @@ class AgentSession:
         self.call_id = call_id
         self.changed_at = now
 
+    def pick_up(self, call_id: str, now: float) -> None:
+        """抢接: the agent takes a call ringing elsewhere; their own phone rings for it.
+        Any status will do (they asked for it), but not while on another call."""
+        self._require_logged_in()
+        if self.activity in (Activity.RINGING, Activity.ON_CALL):
+            raise AgentStateError(
+                f"agent {self.number} is {self.state}", agent=self.number, state=self.state
+            )
+        self.activity = Activity.RINGING
+        self.call_id = call_id
+        self.wrapup_until = 0.0
+        self.changed_at = now
+
     def answered(self, call_id: str, now: float) -> None:
         self._require(Activity.RINGING, call_id, "answer")
         self.activity = Activity.ON_CALL

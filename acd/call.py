@@ -20,11 +20,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from acd.engine import OFFER_EVENT, Acd, Waiter
+from acd.engine import ACTION_EVENT, OFFER_EVENT, PICKUP_EVENT, Acd, Waiter
 from acd.model import Queue
 from hotline.ari.models import Event
 from hotline.calls import legs
 from hotline.calls.session import CallChannel, CallerHungUp
+from hotline.errors import HotlineError
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,18 @@ class QueueCall:
         self.ports = ports
         self.acd = ports.acd
 
-    async def run(self, placement: Placement) -> str | None:
-        """Wait for an agent. Returns the disposition (answered, callback, message), or
-        None when nobody logged in could take the call (the menu's fallback applies)."""
+    async def run(self, placement: Placement) -> str | Handover | None:
+        """Wait for an agent and talk. Returns the disposition (answered, callback,
+        message), a hand-over to a line sequence, or None when nobody logged in could take
+        the call (the menu's fallback applies). An agent's transfer to another queue puts
+        the caller in that queue, at the priority they had."""
+        while True:
+            result = await self._queue_once(placement)
+            if not (isinstance(result, Handover) and result.kind == "queue"):
+                return result
+            placement = Placement(result.target, (), placement.priority)
+
+    async def _queue_once(self, placement: Placement) -> str | Handover | None:
         ports = self.ports
         waiter = await self.acd.join(
             self.call_id,
@@ -115,7 +125,7 @@ class QueueCall:
                 await asyncio.shield(self.acd.leave(waiter, "interrupted"))
 
     # --- waiting ------------------------------------------------------------------------------
-    async def _wait(self, waiter: Waiter) -> str:
+    async def _wait(self, waiter: Waiter) -> str | Handover:
         await self._music(True, waiter)
         announced = 0
         overflow_tried: set[str] = set()  # each queue's overflow is tried once
@@ -149,7 +159,7 @@ class QueueCall:
     def _wakes_me(self, event: Event) -> bool:
         return event.type == OFFER_EVENT or self.channel.is_key(event)
 
-    async def _handle(self, waiter: Waiter, event: Event) -> str | None:
+    async def _handle(self, waiter: Waiter, event: Event) -> str | Handover | None:
         if event.type == OFFER_EVENT:
             return await self._ring(waiter, str(event.raw["agent"]), str(event.raw["extension"]))
         queue = self.acd.queue(waiter.call.queue)
@@ -221,9 +231,10 @@ class QueueCall:
             await legs.quietly(ari.stop_moh(self.channel.channel_id))
 
     # --- the agent --------------------------------------------------------------------------
-    async def _ring(self, waiter: Waiter, agent: str, extension: str) -> str | None:
+    async def _ring(self, waiter: Waiter, agent: str, extension: str) -> str | Handover | None:
         """Ring the offered agent; the conversation if they answer, else back to waiting
-        at the head of the queue (the agent is set not ready by the ACD)."""
+        at the head of the queue (the agent is set not ready by the ACD). Another agent
+        picking the call up (抢接) ends this ring and rings them instead."""
         ports = self.ports
         queue = self.acd.queue(waiter.call.queue)
         leg = legs.new_leg_id()
@@ -232,9 +243,22 @@ class QueueCall:
         await ports.log("offer", agent=agent, extension=extension, queue=queue.name)
         answered = False
         try:
-            outcome, _ = await legs.ring(
-                self.channel, ports.legs, leg, endpoint, queue.ring_seconds, ringback=False
+            outcome, stopped = await legs.ring(
+                self.channel,
+                ports.legs,
+                leg,
+                endpoint,
+                queue.ring_seconds,
+                ringback=False,
+                stop=lambda e: e.type == PICKUP_EVENT,
             )
+            if stopped is not None:  # picked up by another agent
+                picker = str(stopped.raw["agent"])
+                await ports.log("picked-up", agent=picker, from_agent=agent)
+                await self.acd.ring_result(waiter, agent, "cancelled")
+                waiter.ringing, waiter.picked_by = picker, ""
+                await legs.hang_up_leg(self.channel, ports.legs, leg)
+                return await self._ring(waiter, picker, str(stopped.raw["extension"]))
             if outcome is not legs.RingOutcome.ANSWERED:
                 await ports.log("offer-failed", agent=agent, outcome=outcome.value)
                 await self.acd.ring_result(waiter, agent, outcome.value)
@@ -243,6 +267,7 @@ class QueueCall:
             bridge = legs.bridge_id(self.call_id)
             await legs.join(self.channel, leg, bridge)
             answered = True
+            self.acd.talking(self.call_id, agent, self.channel.deliver)  # before "on-call"
             await self.acd.ring_result(waiter, agent, "answered")
             waited = await self.acd.leave(waiter, "answered", agent)
             await ports.log("answered", agent=agent, queue=queue.name, wait=waited)
@@ -251,30 +276,194 @@ class QueueCall:
                 await legs.hang_up_leg(self.channel, ports.legs, leg)
         return await self.talk(agent, leg, bridge, queue.name)
 
-    async def talk(self, agent: str, leg: str, bridge: str, queue: str) -> str:
-        """Caller and agent talk until one hangs up. The agent hanging up leaves the
-        caller with the controller (the survey comes with the recording issue); the
-        caller hanging up ends the agent's leg too. Either way the agent's wrap-up starts."""
+    async def talk(self, agent: str, leg: str, bridge: str, queue: str) -> str | Handover:
+        """Caller and agent talk until one hangs up or the agent passes the caller on.
+        The agent hanging up leaves the caller with the controller (the survey comes
+        with the recording issue); the caller hanging up ends the agent's leg too. Either
+        way the agent's wrap-up starts. Actions from the API arrive as events."""
         ports = self.ports
         await ports.save(
             "connected", {"_leg": leg, "_bridge": bridge, "agent": agent, "queue": queue}
         )
-        ari = self.channel.ari
+        talk = Conversation(self, agent, leg, bridge, queue)
+        self.acd.talking(self.call_id, agent, self.channel.deliver)
         try:
-            await legs.converse(self.channel, leg)
+            result = await talk.run()
         except asyncio.CancelledError:
+            self.acd.done_talking(self.call_id)
             raise  # the controller is stopping: the conversation stays for the next one
         except BaseException as exc:
-            await legs.quietly(ari.hangup(leg))  # the caller went (or worse): so does the agent
-            await legs.quietly(ari.destroy_bridge(bridge))
-            ports.legs.detach(leg)
-            await asyncio.shield(self.acd.call_ended(agent, self.call_id, queue))
+            self.acd.done_talking(self.call_id)
+            await talk.end()  # the caller went (or worse): so does everyone else
             if isinstance(exc, CallerHungUp):
-                await ports.log("caller-hung-up", agent=agent)
+                await ports.log("caller-hung-up", agent=talk.agent)
                 return "answered"
             raise
-        ports.legs.detach(leg)
-        await legs.quietly(ari.destroy_bridge(bridge))
-        await self.acd.call_ended(agent, self.call_id, queue)
-        await ports.log("agent-hung-up", agent=agent)
+        self.acd.done_talking(self.call_id)
+        await talk.end()
+        return result
+
+
+@dataclass(frozen=True)
+class Handover:
+    """A conversation the agent ended by passing the caller on."""
+
+    kind: str  # "queue": into another queue; "sequence": a line sequence (R-3)
+    target: str  # the queue, or the sequence's kind
+
+
+class Conversation:
+    """Caller, agent and any supervisors, in the call's bridge; owns every leg it adds."""
+
+    def __init__(self, call: QueueCall, agent: str, leg: str, bridge: str, queue: str):
+        self.call = call
+        self.channel = call.channel
+        self.ari = call.channel.ari
+        self.acd = call.acd
+        self.ports = call.ports
+        self.agent = agent
+        self.leg = leg
+        self.bridge = bridge
+        self.queue = queue
+        self.extras: list[str] = []  # supervisors' legs and snoops
+        self.side_bridges: list[str] = []
+        self.on_hold = False
+
+    async def run(self) -> str | Handover:
+        if not await legs.exists(self.channel, self.leg):
+            return await self._agent_gone()  # it went while no controller was looking
+        while True:
+            event = await self.channel.wait_event(
+                lambda e: (
+                    (e.about(self.leg) and e.type in legs.GONE_EVENTS) or e.type == ACTION_EVENT
+                ),
+                None,
+            )
+            if event.type != ACTION_EVENT:
+                return await self._agent_gone()
+            future: asyncio.Future[dict[str, Any]] = event.raw["future"]
+            try:
+                result, handover = await self._act(str(event.raw["action"]), event.raw)
+            except HotlineError as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            if not future.done():
+                future.set_result(result)
+            if handover is not None:
+                return handover
+            if not await legs.exists(self.channel, self.leg):
+                return await self._agent_gone()  # while we were busy acting
+
+    async def _agent_gone(self) -> str:
+        await self.ports.log("agent-hung-up", agent=self.agent)
         return "answered"
+
+    async def _act(
+        self, action: str, args: dict[str, Any]
+    ) -> tuple[dict[str, Any], Handover | None]:
+        await self.ports.log("action", action=action, by=str(args.get("by", "")))
+        if action == "hold":
+            await self._hold(True)
+            return {"held": True}, None
+        if action == "resume":
+            await self._hold(False)
+            return {"held": False}, None
+        if action == "transfer-queue":
+            target = str(args["queue"])
+            self.acd.queue(target)  # unknown -> 404 before anything changes
+            return {"transferred": target}, Handover("queue", target)
+        if action == "sequence":
+            return {"sequence": args["kind"]}, Handover("sequence", str(args["kind"]))
+        if action in ("listen", "whisper", "barge", "takeover"):
+            return await self._supervise(action, str(args["by"]), str(args["extension"])), None
+        if action == "hangup":
+            await self.channel.hangup()
+            return {"hung_up": True}, None
+        raise ActionRefused(f"unknown action '{action}'", action=action)
+
+    async def _hold(self, hold: bool) -> None:
+        """保持: the caller leaves the bridge for music on hold; the agent hears silence."""
+        if hold == self.on_hold:
+            return
+        channel_id = self.channel.channel_id
+        if hold:
+            await self.ari.remove_from_bridge(self.bridge, [channel_id])
+            await legs.quietly(self.ari.start_moh(channel_id, "default"))
+        else:
+            await legs.quietly(self.ari.stop_moh(channel_id))
+            await self.ari.add_to_bridge(self.bridge, [channel_id])
+        self.on_hold = hold
+
+    async def _supervise(self, how: str, supervisor: str, extension: str) -> dict[str, Any]:
+        """监听 / 密语 / 强插 / 拦截: the supervisor's phone rings and joins."""
+        plan = self.ports.legs
+        sup_leg = legs.new_leg_id()
+        plan.attach(sup_leg, self.channel.channel_id)
+        self.extras.append(sup_leg)
+        outcome, _ = await legs.ring(
+            self.channel,
+            plan,
+            sup_leg,
+            self.ports.agent_dial.format(target=extension),
+            30,
+            ringback=False,
+        )
+        if outcome is not legs.RingOutcome.ANSWERED:
+            raise ActionRefused(
+                f"supervisor {supervisor}'s phone {extension}: {outcome.value}",
+                outcome=outcome.value,
+            )
+        if how in ("barge", "takeover"):
+            await self.ari.add_to_bridge(self.bridge, [sup_leg])
+            if how == "takeover":  # the agent is cut out; the supervisor is the agent now
+                old_agent, old_leg = self.agent, self.leg
+                self.agent, self.leg = supervisor, sup_leg
+                self.extras.remove(sup_leg)
+                await legs.quietly(self.ari.hangup(old_leg))
+                plan.detach(old_leg)
+                await self.acd.call_ended(old_agent, self.call.call_id, self.queue)
+                await self.acd.connected(supervisor, self.call.call_id)
+                self.acd.talking(self.call.call_id, supervisor, self.channel.deliver)
+                await self.ports.save(
+                    "connected",
+                    {
+                        "_leg": sup_leg,
+                        "_bridge": self.bridge,
+                        "agent": supervisor,
+                        "queue": self.queue,
+                    },
+                )
+            return {"supervisor": supervisor, "mode": how}
+        # Listen or whisper: a snoop on the agent's leg, bridged with the supervisor.
+        snoop = legs.new_leg_id()
+        plan.attach(snoop, self.channel.channel_id)
+        self.extras.append(snoop)
+        await self.ari.snoop(
+            self.leg,
+            snoop,
+            self.ports.legs.app,
+            spy="both",
+            whisper="out" if how == "whisper" else "none",
+        )
+        await self.channel.wait_event(lambda e: e.about(snoop) and e.type == "StasisStart", 5)
+        side = f"{legs.bridge_id(self.call.call_id)}-{how}-{snoop[-6:]}"
+        await self.ari.create_bridge(side)
+        self.side_bridges.append(side)
+        await self.ari.add_to_bridge(side, [snoop, sup_leg])
+        return {"supervisor": supervisor, "mode": how}
+
+    async def end(self) -> None:
+        """Hang up every leg this conversation holds and remove its bridges."""
+        plan = self.ports.legs
+        for channel_id in [self.leg, *self.extras]:
+            await legs.quietly(self.ari.hangup(channel_id))
+            plan.detach(channel_id)
+        for bridge in [self.bridge, *self.side_bridges]:
+            await legs.quietly(self.ari.destroy_bridge(bridge))
+        await asyncio.shield(self.acd.call_ended(self.agent, self.call.call_id, self.queue))
+
+
+class ActionRefused(HotlineError):
+    error_id = "action-refused"
+    http_status = 409

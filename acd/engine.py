@@ -30,11 +30,19 @@ from hotline.errors import HotlineError
 log = logging.getLogger(__name__)
 
 OFFER_EVENT = "HotlineOffer"  # synthetic, delivered to the waiting call's channel
+PICKUP_EVENT = "HotlinePickup"  # another agent takes the call ringing elsewhere
+ACTION_EVENT = "HotlineAction"  # an agent or supervisor acts on a conversation
+ACTION_TIMEOUT = 30.0
 TICK = 1.0  # seconds between decisions when nothing happens
 
 
 class UnknownAgent(HotlineError):
     error_id = "unknown-agent"
+    http_status = 404
+
+
+class NoSuchCall(HotlineError):
+    error_id = "no-such-call"
     http_status = 404
 
 
@@ -82,6 +90,8 @@ class Acd:
         self.clock = clock
         self.agents: dict[str, AgentSession] = {}
         self.waiting: dict[str, Waiter] = {}
+        # Calls talking to an agent: call id -> (agent, the call's event inbox).
+        self.conversations: dict[str, tuple[str, Callable[[Event], None]]] = {}
         self._wake = asyncio.Event()
         self._saving = asyncio.Lock()
         self._dirty: set[str] = set()
@@ -318,6 +328,42 @@ class Acd:
         self._changed(session)
         await self._save()
         self.wake()
+
+    async def pick_up(self, agent: str, call_id: str) -> None:
+        """抢接: ``agent`` takes ``call_id``, which is ringing at another agent now."""
+        waiter = self.waiting.get(call_id)
+        if waiter is None or not waiter.ringing or waiter.picked_by:
+            raise NoSuchCall(f"call {call_id} is not ringing at an agent", call=call_id)
+        if waiter.ringing == agent:
+            raise AgentStateError(f"call {call_id} is already ringing at {agent}", agent=agent)
+        session = self.session(agent)
+        session.pick_up(call_id, self.clock())
+        waiter.picked_by = agent
+        await self._commit(session)
+        waiter.deliver(Event(PICKUP_EVENT, {"agent": agent, "extension": session.extension}))
+
+    def talking(self, call_id: str, agent: str, deliver: Callable[[Event], None]) -> None:
+        self.conversations[call_id] = (agent, deliver)
+
+    def done_talking(self, call_id: str) -> None:
+        self.conversations.pop(call_id, None)
+
+    def call_of(self, agent: str) -> str:
+        """The call an agent is talking on."""
+        for call_id, (who, _) in self.conversations.items():
+            if who == agent:
+                return call_id
+        raise NoSuchCall(f"agent {agent} is not on a call", agent=agent)
+
+    async def act(self, call_id: str, action: str, **args: Any) -> dict[str, Any]:
+        """Ask the call's own task to do ``action`` on its conversation (transfer, hold,
+        supervise, ...); its answer, or the error it raised."""
+        found = self.conversations.get(call_id)
+        if found is None:
+            raise NoSuchCall(f"call {call_id} is not talking to an agent", call=call_id)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        found[1](Event(ACTION_EVENT, {"action": action, "future": future, **args}))
+        return await asyncio.wait_for(future, ACTION_TIMEOUT)
 
     def position(self, call_id: str) -> int:
         calls = [w.call for w in self.waiting.values()]

@@ -38,6 +38,11 @@ class NotLoggedIn(HotlineError):
     http_status = 401
 
 
+class NotFound(HotlineError):
+    error_id = "not-found"
+    http_status = 404
+
+
 class Forbidden(HotlineError):
     error_id = "forbidden"
     http_status = 403
@@ -76,17 +81,26 @@ class LiveEvents:
         self._subscribers.discard(queue)
 
 
+SEQUENCES = ("silent", "open-line", "noisy", "quiet")
 STATUSES = {"ready": Status.READY, "not-ready": Status.NOT_READY, "break": Status.BREAK}
 
 
 class AgentApi:
     def __init__(
-        self, acd: Acd, store: AcdStore, events: LiveEvents, token_lifetime: float
+        self,
+        acd: Acd,
+        store: AcdStore,
+        events: LiveEvents,
+        token_lifetime: float,
+        history: Callable[[str], Awaitable[dict[str, Any]]],
+        outside_transfer: bool = False,
     ) -> None:
         self.acd = acd
         self.store = store
         self.events = events
         self.token_lifetime = token_lifetime
+        self.history = history  # call id -> the caller and their past calls
+        self.outside_transfer = outside_transfer
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -101,6 +115,11 @@ class AgentApi:
         r.add_get("/api/queues", self.queues)
         r.add_get("/api/live", self.live)
         r.add_post("/api/agents/{agent}/state", self.force_state)
+        r.add_get("/api/me/call", self.my_call)
+        r.add_post("/api/me/call/{action}", self.my_call_action)
+        r.add_post("/api/calls/{call}/pickup", self.pick_up)
+        r.add_post("/api/calls/{call}/supervise", self.supervise)
+        r.add_post("/api/calls/{call}/hangup", self.force_hangup)
         r.add_get("/api/events", self.websocket)
         r.add_get("/api/openapi.json", self.openapi)
 
@@ -313,6 +332,78 @@ class AgentApi:
             "queues": self.acd.queues_of(agent, session, self.acd.setup),
             "wrapup_until": session.wrapup_until or None,
         }
+
+    # --- calls -------------------------------------------------------------------------------
+    async def my_call(self, request: web.Request) -> web.Response:
+        """来电弹屏: the caller, their region, and their past calls with outcomes."""
+        who = await self.identity(request)
+        call_id = self.acd.call_of(who.agent)
+        return _json(await self.screen_pop(call_id))
+
+    async def my_call_action(self, request: web.Request) -> web.Response:
+        """hold, resume, transfer {to: queue:NAME}, sequence {kind}: on my current call."""
+        who = await self.identity(request)
+        call_id = self.acd.call_of(who.agent)
+        action = request.match_info["action"]
+        body = await _body(request)
+        args: dict[str, Any] = {"by": who.agent}
+        if action in ("hold", "resume"):
+            pass
+        elif action == "transfer":
+            kind, _, target = _text(body, "to").partition(":")
+            if kind == "queue":
+                self.acd.queue(target)
+                action, args["queue"] = "transfer-queue", target
+            elif kind == "outside" and not self.outside_transfer:
+                raise Forbidden(
+                    "transfers to outside numbers are switched off (acd.outside_transfer)"
+                )
+            else:
+                raise BadRequest(f"to: queue:NAME, got {body['to']!r}", field="to")
+        elif action == "sequence":
+            kind = _text(body, "kind")
+            if kind not in SEQUENCES:
+                raise BadRequest(f"kind: one of {', '.join(SEQUENCES)}", field="kind")
+            args["kind"] = kind
+        else:
+            raise NotFound(f"no call action '{action}'", action=action)
+        return _json({"call": call_id, **await self.acd.act(call_id, action, **args)})
+
+    async def pick_up(self, request: web.Request) -> web.Response:
+        """抢接: take a call that is ringing at another agent."""
+        who = await self.identity(request)
+        call_id = request.match_info["call"]
+        await self.acd.pick_up(who.agent, call_id)
+        return _json({"call": call_id, "agent": who.agent, "state": "ringing"})
+
+    async def supervise(self, request: web.Request) -> web.Response:
+        """监听 listen, 密语 whisper, 强插 barge, 拦截 takeover: the supervisor's phone (where
+        they are logged in) rings and joins the call in that mode."""
+        who = await self.supervisor(request)
+        body = await _body(request)
+        mode = _text(body, "mode")
+        if mode not in ("listen", "whisper", "barge", "takeover"):
+            raise BadRequest("mode: listen, whisper, barge or takeover", field="mode")
+        session = self.acd.session(who.agent)
+        if not session.logged_in or session.call_id:
+            raise Forbidden(
+                f"supervisor {who.agent} must be logged in at a phone and not on a call",
+                state=session.state,
+            )
+        call_id = request.match_info["call"]
+        result = await self.acd.act(call_id, mode, by=who.agent, extension=session.extension)
+        return _json({"call": call_id, **result})
+
+    async def force_hangup(self, request: web.Request) -> web.Response:
+        """强制挂机"""
+        who = await self.supervisor(request)
+        call_id = request.match_info["call"]
+        return _json({"call": call_id, **await self.acd.act(call_id, "hangup", by=who.agent)})
+
+    async def screen_pop(self, call_id: str) -> dict[str, Any]:
+        agent_number, _ = self.acd.conversations[call_id]
+        info = await self.history(call_id)
+        return {"call": call_id, "agent": agent_number, **info}
 
     # --- live events --------------------------------------------------------------------------
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:

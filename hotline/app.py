@@ -22,6 +22,7 @@ from acd.callbacks import Callbacks
 from acd.engine import Acd
 from acd.http import AgentApi, LiveEvents
 from acd.library import AcdLibrary
+from acd.screen import screen_pop
 from acd.store import AcdStore
 from hotline.ari.errors import ApplicationReplaced, AriError
 from hotline.ari.events import EventStream
@@ -118,7 +119,14 @@ class Controller:
         acd_store = AcdStore(engine)
         live_events = LiveEvents()
         acd = Acd(lambda: acd_files.current, acd_store, live_events.publish)
-        agent_api = AgentApi(acd, acd_store, live_events, config.acd.token_lifetime)
+        agent_api = AgentApi(
+            acd,
+            acd_store,
+            live_events,
+            config.acd.token_lifetime,
+            history=lambda call_id: screen_pop(store, acd_files.current, call_id),
+            outside_transfer=config.acd.outside_transfer,
+        )
 
         async def run_flow(
             call_id: str, channel: CallChannel, dialled: str, resume: CallRecord | None

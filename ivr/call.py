@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acd.call import Placement, QueueCall, QueuePorts
+from acd.call import Handover, Placement, QueueCall, QueuePorts
 from acd.callbacks import Callbacks
 from acd.engine import Acd
 from hotline.ari.errors import AriError
@@ -39,9 +39,10 @@ from ivr import model
 from ivr.accounts import Accounts
 from ivr.blacklist import Action, Verdict
 from ivr.library import MenuLibrary
+from ivr.line.classifier import LineClass
 from ivr.line.listener import LineListener
 from ivr.line.live import ChannelLineIO
-from ivr.line.sequences import SequenceOutcome, check_line
+from ivr.line.sequences import SequenceOutcome, check_line, run_sequence
 from ivr.runner import CallContext, Ended, MenuRunner
 from recordings.messages import VoiceMessages
 
@@ -156,7 +157,9 @@ class MenuCall:
             if stored.get("agent"):  # an agent the ACD connected
                 queued = self._queue_call(ctx)
                 agent, queue = str(stored["agent"]), str(stored.get("queue", ""))
-                return await self._after_agent(ctx, await queued.talk(agent, leg, bridge, queue))
+                result = await queued.talk(agent, leg, bridge, queue)
+                placement = Placement(queue, (), int(stored.get("priority", ctx.priority)))
+                return await self._after_queue(ctx, placement, result) or "answered"
             await self._converse(leg, bridge)
             return "transferred"
         if resume.state == CallState.QUEUED:
@@ -333,10 +336,52 @@ class MenuCall:
 
     async def queue(self, ctx: CallContext, placement: Placement) -> str | None:
         """Wait in the ACD's queue; None when nobody could take the call there."""
-        disposition = await self._queue_call(ctx).run(placement)
-        if disposition == "answered":
-            return await self._after_agent(ctx, disposition)
-        return disposition
+        result = await self._queue_call(ctx).run(placement)
+        return await self._after_queue(ctx, placement, result)
+
+    async def _after_queue(
+        self, ctx: CallContext, placement: Placement, result: str | Handover | None
+    ) -> str | None:
+        if isinstance(result, Handover):  # the agent handed the caller to a line sequence
+            outcome = await self._line_sequence(ctx, LineClass(result.target))
+            if outcome is None or outcome.hung_up:
+                return result.target
+            # The caller spoke up after all: back to the queue they came from.
+            return await self.queue(ctx, Placement(placement.queue, (), placement.priority))
+        if result == "answered":
+            return await self._after_agent(ctx, result)
+        return result
+
+    async def _line_sequence(self, ctx: CallContext, kind: LineClass) -> SequenceOutcome | None:
+        """R-3's sequence of ``kind`` for a caller an agent could not hear."""
+        check = self.services.menus.current.line_check
+        steps = check.sequences.get(kind)
+        if not steps:
+            return None
+        await self.store.log(self.call_id, "line", event="handed-over", sequence=kind.value)
+        if self.listener is None:
+            await self._start_listening()
+        try:
+            if self.listener is None:
+                return None
+            return await run_sequence(kind, steps, self.line_io(ctx, check))
+        finally:
+            await self._stop_listening()
+
+    def line_io(self, ctx: CallContext, check: model.LineCheck) -> ChannelLineIO:
+        assert self.listener is not None
+
+        async def log_line(**data: Any) -> None:
+            await self.store.log(self.call_id, "line", **data)
+
+        return ChannelLineIO(
+            self.channel,
+            self.listener,
+            lambda prompt: prompt_media(prompt, ctx.language),
+            check.thresholds,
+            check.speech_window,
+            log_line,
+        )
 
     async def _after_agent(self, ctx: CallContext, disposition: str) -> str:
         """The conversation is over. A caller still on the line hears goodbye (the
@@ -419,19 +464,6 @@ class LiveServices:
         return await self.call.queue(self.ctx, Placement(queue, skills, priority))
 
     async def check_line(self, check: model.LineCheck, waited: float) -> SequenceOutcome | None:
-        call = self.call
-        if call.listener is None:
+        if self.call.listener is None:
             return None
-
-        async def log_line(**data: Any) -> None:
-            await call.store.log(call.call_id, "line", **data)
-
-        io = ChannelLineIO(
-            call.channel,
-            call.listener,
-            lambda prompt: prompt_media(prompt, self.ctx.language),
-            check.thresholds,
-            check.speech_window,
-            log_line,
-        )
-        return await check_line(check, waited, io)
+        return await check_line(check, waited, self.call.line_io(self.ctx, check))

@@ -226,6 +226,10 @@ class AriRest:
         params = {"channel": ",".join(channel_ids)}
         await self.request("POST", f"/bridges/{_q(bridge_id)}/addChannel", params)
 
+    async def remove_from_bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
+        params = {"channel": ",".join(channel_ids)}
+        await self.request("POST", f"/bridges/{_q(bridge_id)}/removeChannel", params)
+
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{_q(bridge_id)}")
 

@@ -60,6 +60,16 @@ class CallStore:
             )
             return rows.first()
 
+    async def recent_from(self, caller: str, limit: int = 10) -> Sequence[CallRecord]:
+        async with self._sessions() as db:
+            rows = await db.scalars(
+                select(CallRecord)
+                .where(CallRecord.caller_number == caller)
+                .order_by(CallRecord.started_at.desc())
+                .limit(limit)
+            )
+            return rows.all()
+
     async def open_calls(self) -> Sequence[CallRecord]:
         async with self._sessions() as db:
             rows = await db.scalars(select(CallRecord).where(CallRecord.ended_at.is_(None)))

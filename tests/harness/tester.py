@@ -236,8 +236,10 @@ class Caller:
 
     async def wait_hung_up(self, timeout: float) -> float:
         """Wait for the far end to hang up; returns seconds since answer."""
+        # A channel that came in through the dialplan (an agent's phone) leaves the
+        # application with StasisEnd and no ChannelDestroyed follows for it.
         await self.tester.wait_for(
-            lambda e: e.type == "ChannelDestroyed" and _cid(e) == self.channel_id,
+            lambda e: e.type in ("ChannelDestroyed", "StasisEnd") and _cid(e) == self.channel_id,
             timeout,
             f"hang-up of {self.channel_id}",
         )
@@ -323,6 +325,14 @@ class AgentPhone:
                 )
             await asyncio.sleep(0.05)
         return self.calls[count - 1]
+
+    async def line(self, index: int = -1) -> Caller:
+        """The phone's side of one of its calls, to speak and listen on like a caller
+        (what it hears is recorded from now on)."""
+        line = Caller(self.tester, self.extension, "")
+        line.channel_id = self.calls[index]
+        line.heard_file = await self.tester.record_heard(line.channel_id, line.channel_id)
+        return line
 
     async def hang_up(self) -> None:
         """The agent puts the phone down on the latest call."""
