@@ -19,9 +19,13 @@ test: setup check
 
 setup: system-deps venv image prompts
 
-# The line classifier on its corpus, offline and over SIP (a few minutes; not part of test).
+# Benchmarks (a few minutes; not part of test): the line classifier on its corpus offline
+# and over SIP, the ACD's routing decision at 100 / 1 000 / 10 000 agents, and agent-ready
+# to phone-ringing against app_queue on the same PBX.
 bench: setup
 	$(PY) -m bench.classifier --sip
+	$(PY) -m bench.routing
+	$(PY) -m bench.ready
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from acd.engine import ACTION_EVENT, OFFER_EVENT, PICKUP_EVENT, Acd, Waiter
+from acd.engine import ACTION_EVENT, OFFER_EVENT, PICKUP_EVENT, Acd, UnknownQueue, Waiter
 from acd.model import Queue
 from hotline.ari.models import Event
 from hotline.calls import legs
@@ -85,16 +85,31 @@ class QueueCall:
 
     async def _queue_once(self, placement: Placement) -> str | Handover | None:
         ports = self.ports
-        waiter = await self.acd.join(
-            self.call_id,
-            placement.queue,
-            placement.skills,
-            placement.priority,
-            self.channel.caller_number,
-            self.language,
-            self.channel.deliver,
-            placement.joined_at,
+        await ports.log(
+            "queued",
+            queue=placement.queue,
+            skills=list(placement.skills),
+            priority=placement.priority,
+            language=self.language,
         )
+        try:
+            waiter = await self.acd.join(
+                self.call_id,
+                placement.queue,
+                placement.skills,
+                placement.priority,
+                self.channel.caller_number,
+                self.language,
+                self.channel.deliver,
+                placement.joined_at,
+            )
+        except UnknownQueue:
+            log.error(
+                "call %s: the menu names queue '%s', which the ACD file lacks",
+                self.call_id,
+                placement.queue,
+            )
+            waiter = None
         if waiter is None:
             await ports.log("queue-empty", queue=placement.queue)
             return None
@@ -103,9 +118,8 @@ class QueueCall:
         )
         await ports.save("queued", joined.as_dict())
         await ports.log(
-            "queued",
+            "waiting",
             queue=placement.queue,
-            priority=placement.priority,
             vip=waiter.call.vip,
             region=waiter.call.region,
             preferred=waiter.call.preferred,

@@ -62,7 +62,7 @@ async def wait_queued(stack: Stack, call_id: str, timeout: float = 20) -> dict[s
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for event in await events_of(stack, call_id):
-            if event.kind == "queued":
+            if event.kind == "waiting":
                 return dict(event.data)
         await asyncio.sleep(0.1)
-    raise AssertionError(f"call {call_id} not queued in {timeout} s")
+    raise AssertionError(f"call {call_id} not waiting in a queue after {timeout} s")

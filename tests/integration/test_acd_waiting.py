@@ -72,7 +72,7 @@ async def test_the_owner_first_then_others_after_the_steps_timeout(centre: Centr
     assert queued["preferred"] == "1003"
     await centre.phones["1001"].wait_call(1, 20)
     events = await events_of(centre.stack, record.id)
-    queued_at = next(e.at for e in events if e.kind == "queued")
+    queued_at = next(e.at for e in events if e.kind == "waiting")
     offer = next(e for e in events if e.kind == "offer")
     waited = (offer.at - queued_at).total_seconds()
     assert offer.data["agent"] == "1001"
@@ -103,7 +103,7 @@ async def test_announcements_then_press_1_for_a_callback(centre: Centre) -> None
         stack.prompt("queue-callback-offer"), 15, after_s=position.offset_s
     )
     record = await call_for(stack, "13800000501", 5)
-    queued_at = next(e.at for e in await events_of(stack, record.id) if e.kind == "queued")
+    queued_at = next(e.at for e in await events_of(stack, record.id) if e.kind == "waiting")
     announced = next(e for e in await events_of(stack, record.id) if e.kind == "announcement")
     assert 5 <= (announced.at - queued_at).total_seconds() <= 8  # first_after: 6 s
     await caller.press("1")
