@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import shutil
 import statistics
 import sys
 import tempfile
@@ -37,8 +38,11 @@ MEMBER_EXTENSION = "7104"
 DEVICE = "Stasis:bench-member"
 
 
-def app_queue_conf(folder: Path, retry: int) -> dict[str, Path]:
-    """The PBX's own files plus app_queue, a queue like ours and a way into it."""
+def app_queue_conf(state: Path, retry: int) -> Path:
+    """A copy of the PBX's own configuration plus app_queue, a queue like ours and a way
+    into it (the configuration is mounted read-only, so no file can be added on top)."""
+    folder = state / "asterisk-conf"
+    shutil.copytree(ASTERISK_CONF, folder)
     modules = folder / "modules.conf"
     modules.write_text(
         (ASTERISK_CONF / "modules.conf").read_text() + "load = app_queue.so\n", encoding="utf-8"
@@ -57,7 +61,7 @@ def app_queue_conf(folder: Path, retry: int) -> dict[str, Path]:
         " same => n,Hangup()\n",
         encoding="utf-8",
     )
-    return {"modules.conf": modules, "queues.conf": queues, "extensions.conf": extensions}
+    return folder
 
 
 async def ours(stack: Stack, tester: Tester, rounds: int) -> list[float]:
@@ -142,9 +146,9 @@ def describe(name: str, times: list[float]) -> str:
 async def run(rounds: int, retry: int) -> str:
     state = Path(tempfile.mkdtemp(prefix="hotline-bench-ready-"))
     stack = Stack(state)
-    overrides = app_queue_conf(state, retry)
+    conf = app_queue_conf(state, retry)
     stack.pbx = Instance(
-        dataclasses.replace(stack.pbx.spec, conf_overrides=overrides), stack.podman, lambda _m: None
+        dataclasses.replace(stack.pbx.spec, conf_dir=conf), stack.podman, lambda _m: None
     )
     await stack.up()
     spec = stack.tester_spec

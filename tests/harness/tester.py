@@ -326,6 +326,19 @@ class AgentPhone:
             await asyncio.sleep(0.05)
         return self.calls[count - 1]
 
+    async def wait_call_from(self, number: str, timeout: float) -> str:
+        """The channel id of the call showing ``number`` on this phone, when it rings
+        (for a phone several callers reach at once)."""
+        deadline = time.monotonic() + timeout
+        while number not in self.shown_numbers:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"phone {self.extension} never showed {number} in {timeout} s "
+                    f"(it showed {self.shown_numbers})"
+                )
+            await asyncio.sleep(0.05)
+        return self.calls[self.shown_numbers.index(number)]
+
     async def line(self, index: int = -1) -> Caller:
         """The phone's side of one of its calls, to speak and listen on like a caller
         (what it hears is recorded from now on)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 import wave
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from tests.harness.cli import hotline
 from tests.harness.corpus import talking_wav
 from tests.harness.db import call_for, events_of
 from tests.harness.stack import Stack
-from tests.harness.tester import Caller, Tester, seconds
+from tests.harness.tester import AgentPhone, Caller, Tester, seconds
 
 pytestmark = pytest.mark.usefixtures("controller")
 
@@ -50,10 +51,43 @@ async def timeline(stack: Stack, call_id: str, kind: str) -> list[dict[str, obje
     return [e.data for e in await events_of(stack, call_id) if e.kind == kind]
 
 
-async def test_two_levels_barge_in_star_back_and_zero_reaches_a_person(
-    controller: Stack, tester: Tester
+async def test_menu_journeys_side_by_side(controller: Stack, tester: Tester) -> None:
+    """Six callers at once, as on a real hotline, each on its own journey (a failure names
+    the journey): two menu levels with barge-in, * back and 0 to a person; invalid key and
+    no-input retries then on_fail; a phone number read back, re-entered and confirmed; PINs
+    wrong then right, and three wrong locking (two callers); the dialled number's
+    priority. Every person they reach is the operator phone 8000 on the tester."""
+    operator = tester.phone("8000", mode="answer")
+    journeys = {
+        "two levels, barge-in, * back, 0 reaches a person": (
+            two_levels_barge_in_star_back_and_zero_reaches_a_person
+        ),
+        "invalid key and no-input retries, then on_fail": (
+            invalid_key_and_silence_retry_then_the_configured_exit
+        ),
+        "phone number read back, re-entered, confirmed": (
+            phone_number_read_back_then_reenter_then_confirm
+        ),
+        "PIN wrong twice then right; three wrong lock": (
+            pin_wrong_twice_then_right_and_three_wrong_locks
+        ),
+        "each number carries its priority": each_number_carries_its_priority,
+    }
+    outcomes = await asyncio.gather(
+        *(journey(controller, tester, operator) for journey in journeys.values()),
+        return_exceptions=True,
+    )
+    failed = [
+        f"{name}: {''.join(traceback.format_exception(outcome))}"
+        for name, outcome in zip(journeys, outcomes, strict=True)
+        if isinstance(outcome, BaseException)
+    ]
+    assert not failed, "\n\n".join(failed)
+
+
+async def two_levels_barge_in_star_back_and_zero_reaches_a_person(
+    controller: Stack, tester: Tester, agent: AgentPhone
 ) -> None:
-    agent = tester.phone("8000", mode="answer")
     caller = await tester.call("4008001234", caller_id="13800138001")
     greeting = await caller.expect_heard(controller.prompt("greeting"), timeout=15)
     menu_starts = greeting.offset_s + seconds(controller.prompt("greeting"))
@@ -84,8 +118,7 @@ async def test_two_levels_barge_in_star_back_and_zero_reaches_a_person(
     await caller.expect_heard(
         controller.prompt("transferring"), timeout=15, after_s=level_two.offset_s
     )
-    agent_leg = await agent.wait_rang(timeout=15)
-    assert agent.shown_numbers == ["13800138001"]  # the agent's phone shows the caller
+    agent_leg = await agent.wait_call_from("13800138001", timeout=15)  # shows the caller
 
     record = await call_for(controller, "13800138001", timeout=5)
     transfers = await _wait_timeline(controller, record.id, "transfer", 10)
@@ -105,10 +138,9 @@ async def test_two_levels_barge_in_star_back_and_zero_reaches_a_person(
     await _no_bridge_left(controller, closed.id)
 
 
-async def test_invalid_key_and_silence_retry_then_the_configured_exit(
-    controller: Stack, tester: Tester
+async def invalid_key_and_silence_retry_then_the_configured_exit(
+    controller: Stack, tester: Tester, agent: AgentPhone
 ) -> None:
-    agent = tester.phone("8000", mode="answer")
     caller = await tester.call("4008001234", caller_id="13800138002")
     menu = await caller.expect_heard(controller.prompt("main-menu"), timeout=25)
     await caller.press("7")  # no such choice
@@ -131,7 +163,7 @@ async def test_invalid_key_and_silence_retry_then_the_configured_exit(
     )
     # Three tries used: on_fail (a person) takes the call.
     await caller.expect_heard(controller.prompt("transferring"), timeout=20, after_s=third.offset_s)
-    await agent.wait_rang(timeout=15)
+    await agent.wait_call_from("13800138002", timeout=15)
     record = await call_for(controller, "13800138002", timeout=5)
     moves = [f"{m['node']}:{m['event']}" for m in await timeline(controller, record.id, "node")]
     assert moves[moves.index("main:enter") :][:4] == [
@@ -144,10 +176,9 @@ async def test_invalid_key_and_silence_retry_then_the_configured_exit(
     await call_for(controller, "13800138002", timeout=10, closed=True)
 
 
-async def test_phone_number_read_back_then_reenter_then_confirm(
-    controller: Stack, tester: Tester
+async def phone_number_read_back_then_reenter_then_confirm(
+    controller: Stack, tester: Tester, agent: AgentPhone
 ) -> None:
-    tester.phone("8000", mode="answer")
     caller = await tester.call("4008001234", caller_id="13800138003")
     menu = await caller.expect_heard(controller.prompt("main-menu"), timeout=25)
     await caller.press("1")  # 报装
@@ -185,14 +216,13 @@ async def test_phone_number_read_back_then_reenter_then_confirm(
     assert closed.keys.startswith("113800138000#202161234567#1")
 
 
-async def test_pin_wrong_twice_then_right_and_three_wrong_locks(
-    controller: Stack, tester: Tester
+async def pin_wrong_twice_then_right_and_three_wrong_locks(
+    controller: Stack, tester: Tester, agent: AgentPhone
 ) -> None:
     code, _, err = await hotline(
         "--config", str(controller.config_file), "account", "set", "12345678", "--pin", "2468"
     )
     assert code == 0, err
-    tester.phone("8000", mode="answer")
 
     async def account_call(caller_id: str, pins: list[str]) -> Caller:
         caller = await tester.call("4008001234", caller_id=caller_id)
@@ -242,7 +272,9 @@ async def test_pin_wrong_twice_then_right_and_three_wrong_locks(
         await caller.hangup()
 
 
-async def test_each_number_carries_its_priority(controller: Stack, tester: Tester) -> None:
+async def each_number_carries_its_priority(
+    controller: Stack, tester: Tester, agent: AgentPhone
+) -> None:
     caller = await tester.call("4008001235", caller_id="13800138006")  # the regional line
     await caller.expect_heard(controller.prompt("greeting"), timeout=15)
     record = await call_for(controller, "13800138006", timeout=5)
