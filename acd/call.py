@@ -383,6 +383,12 @@ class Conversation:
         if action == "resume":
             await self._hold(False)
             return {"held": False}, None
+        if action == "mute":  # 静音: the caller stops hearing the agent
+            if args["muted"]:
+                await self.ari.mute(self.leg, "in")
+            else:
+                await self.ari.unmute(self.leg, "in")
+            return {"muted": bool(args["muted"])}, None
         if action == "transfer-queue":
             target = str(args["queue"])
             self.acd.queue(target)  # unknown -> 404 before anything changes

@@ -217,6 +217,8 @@ class AgentApi:
         if not isinstance(muted, bool):
             raise BadRequest("muted: true or false", field="muted")
         await self.acd.set_muted(who.agent, muted)
+        if self.acd.agents[who.agent].call_id in self.acd.conversations:
+            await self.acd.act(self.acd.call_of(who.agent), "mute", muted=muted, by=who.agent)
         return _json(self._agent_json(who.agent))
 
     async def my_password(self, request: web.Request) -> web.Response:

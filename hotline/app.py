@@ -22,6 +22,7 @@ from acd.callbacks import Callbacks
 from acd.engine import Acd
 from acd.http import AgentApi, LiveEvents
 from acd.library import AcdLibrary
+from acd.model import AcdSetup
 from acd.screen import screen_pop
 from acd.store import AcdStore
 from hotline.ari.errors import ApplicationReplaced, AriError
@@ -168,6 +169,10 @@ class Controller:
             forget_stale_listening(config.recordings_dir)
             await menus.load()
             acd_files.load()
+            self._check_queues(menus.current, acd_files.current)
+            menus.on_change.append(
+                lambda _old, new: self._async_check_queues(new, acd_files.current)
+            )
             await acd.load(r.id for r in await store.open_calls())
             menus.on_change.append(lambda old, new: self._sync_numbers(ari, old, new))
             services = CallServices(
@@ -223,6 +228,22 @@ class Controller:
     async def _reload(menus: MenuLibrary) -> dict[str, Any]:
         result = await menus.load()
         return result.as_json()
+
+    @staticmethod
+    def _check_queues(menu: model.Menu, setup: AcdSetup) -> None:
+        """A menu queue node naming a queue the ACD file lacks sends callers to its
+        fallback; say so when either file is loaded, not when a caller finds out."""
+        wanted = {n.queue for n in menu.nodes.values() if isinstance(n, model.QueueNode)}
+        for queue in sorted(wanted - set(setup.queues)):
+            log.warning(
+                "menu %s names queue '%s', which %s lacks: its callers get the fallback",
+                menu.path,
+                queue,
+                setup.path,
+            )
+
+    async def _async_check_queues(self, menu: model.Menu, setup: AcdSetup) -> None:
+        self._check_queues(menu, setup)
 
     async def _sync_numbers(self, ari: AriRest, old: model.Menu, new: model.Menu) -> None:
         """A reload that adds or drops hotline numbers updates the PBX's carrier context."""

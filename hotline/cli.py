@@ -9,9 +9,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hotline.app import ASTERISK_CONF, Controller, pbx_spec
 from hotline.config import Config, load_config
@@ -20,6 +20,11 @@ from hotline.pbx.image import ensure_image
 from hotline.pbx.instance import Instance
 from hotline.pbx.podman import Podman
 from hotline.secrets import ensure_secrets
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+T = TypeVar("T")
 
 
 def say(message: str) -> None:
@@ -306,34 +311,43 @@ def cmd_menu_graph(args: argparse.Namespace, config: Config, environ: Mapping[st
     return 0
 
 
-def cmd_blacklist(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+def on_database(config: Config, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run one piece of database work for a command: open, make the schema, close."""
     from hotline.db import create_schema, make_engine
-    from ivr.blacklist import Action, Blacklist
 
-    async def run() -> int:
+    async def run() -> T:
         engine = make_engine(config.db_url)
         try:
             await create_schema(engine)
-            blacklist = Blacklist(engine)
-            if args.action == "add":
-                action = Action.SILENT if args.silent else Action.REFUSE
-                await blacklist.add(args.number, args.prefix, action, args.reason)
-                kind = "prefix" if args.prefix else "number"
-                say(f"blacklisted {kind} {args.number} ({action.value})")
-            elif args.action == "remove":
-                if not await blacklist.remove(args.number):
-                    print(f"hotline: {args.number} was not blacklisted", file=sys.stderr)
-                    return 1
-                say(f"{args.number} removed from the blacklist")
-            else:
-                for e in await blacklist.entries():
-                    kind = "prefix" if e.prefix else "number"
-                    print(f"{e.pattern}\t{kind}\t{e.action}\t{e.reason}")
-            return 0
+            return await work(engine)
         finally:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def cmd_blacklist(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    from ivr.blacklist import Action, Blacklist
+
+    async def run(engine: AsyncEngine) -> int:
+        blacklist = Blacklist(engine)
+        if args.action == "add":
+            action = Action.SILENT if args.silent else Action.REFUSE
+            await blacklist.add(args.number, args.prefix, action, args.reason)
+            kind = "prefix" if args.prefix else "number"
+            say(f"blacklisted {kind} {args.number} ({action.value})")
+        elif args.action == "remove":
+            if not await blacklist.remove(args.number):
+                print(f"hotline: {args.number} was not blacklisted", file=sys.stderr)
+                return 1
+            say(f"{args.number} removed from the blacklist")
+        else:
+            for e in await blacklist.entries():
+                kind = "prefix" if e.prefix else "number"
+                print(f"{e.pattern}\t{kind}\t{e.action}\t{e.reason}")
+        return 0
+
+    return on_database(config, run)
 
 
 def cmd_menu_reload(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
@@ -375,20 +389,14 @@ def cmd_menu_reload(args: argparse.Namespace, config: Config, environ: Mapping[s
 def cmd_account_set(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
     import getpass
 
-    from hotline.db import create_schema, make_engine
     from ivr.accounts import Accounts
 
     pin = args.pin or getpass.getpass(f"PIN for account {args.number}: ")
 
-    async def run() -> None:
-        engine = make_engine(config.db_url)
-        try:
-            await create_schema(engine)
-            await Accounts(engine).set_pin(args.number, pin)
-        finally:
-            await engine.dispose()
+    async def run(engine: AsyncEngine) -> None:
+        await Accounts(engine).set_pin(args.number, pin)
 
-    asyncio.run(run())
+    on_database(config, run)
     say(f"PIN of account {args.number} set")
     return 0
 
@@ -398,7 +406,6 @@ def cmd_agent_password(args: argparse.Namespace, config: Config, environ: Mappin
 
     from acd.loader import load_acd
     from acd.store import AcdStore
-    from hotline.db import create_schema, make_engine
 
     setup = load_acd(config.acd.file)
     if args.number not in setup.agents:
@@ -407,15 +414,10 @@ def cmd_agent_password(args: argparse.Namespace, config: Config, environ: Mappin
     if len(password) < 8:
         raise ConfigError("a password has at least 8 characters")
 
-    async def run() -> None:
-        engine = make_engine(config.db_url)
-        try:
-            await create_schema(engine)
-            await AcdStore(engine).set_password(args.number, password)
-        finally:
-            await engine.dispose()
+    async def run(engine: AsyncEngine) -> None:
+        await AcdStore(engine).set_password(args.number, password)
 
-    asyncio.run(run())
+    on_database(config, run)
     say(f"password of agent {args.number} set")
     return 0
 

@@ -180,6 +180,12 @@ class AriRest:
     async def ring(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{_q(channel_id)}/ring")
 
+    async def mute(self, channel_id: str, direction: str = "in") -> None:
+        await self.request("POST", f"/channels/{_q(channel_id)}/mute", {"direction": direction})
+
+    async def unmute(self, channel_id: str, direction: str = "in") -> None:
+        await self.request("DELETE", f"/channels/{_q(channel_id)}/mute", {"direction": direction})
+
     async def start_moh(self, channel_id: str, moh_class: str = "") -> None:
         params = {"mohClass": moh_class} if moh_class else {}
         await self.request("POST", f"/channels/{_q(channel_id)}/moh", params)
