@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from acd import routing
+from acd.agents import AgentStateError
 from acd.engine import ACTION_EVENT, OFFER_EVENT, PICKUP_EVENT, Acd, UnknownQueue, Waiter
 from acd.model import Queue
 from hotline.ari.models import Event
@@ -77,13 +79,18 @@ class QueueCall:
         message), a hand-over to a line sequence, or None when nobody logged in could take
         the call (the menu's fallback applies). An agent's transfer to another queue puts
         the caller in that queue, at the priority they had."""
+        direct = ""
         while True:
-            result = await self._queue_once(placement)
-            if not (isinstance(result, Handover) and result.kind == "queue"):
+            result = await self._queue_once(placement, direct)
+            if not (isinstance(result, Handover) and result.kind in ("queue", "agent")):
                 return result
-            placement = Placement(result.target, (), placement.priority)
+            if result.kind == "queue":
+                placement, direct = Placement(result.target, (), placement.priority), ""
+            else:  # to a named agent, from the queue the call was in
+                placement, direct = Placement(result.queue, (), placement.priority), result.target
 
-    async def _queue_once(self, placement: Placement) -> str | Handover | None:
+    async def _queue_once(self, placement: Placement, direct: str = "") -> str | Handover | None:
+        """One stay in a queue; with ``direct``, that agent is rung first."""
         ports = self.ports
         await ports.log(
             "queued",
@@ -102,6 +109,7 @@ class QueueCall:
                 self.language,
                 self.channel.deliver,
                 placement.joined_at,
+                reachable=bool(direct),
             )
         except UnknownQueue:
             log.error(
@@ -126,6 +134,20 @@ class QueueCall:
             position=self.acd.position(self.call_id),
         )
         try:
+            if direct:
+                await self._music(True, waiter)
+                try:
+                    extension = await self.acd.reserve(waiter, direct)
+                except AgentStateError:  # busy meanwhile: the queue takes over
+                    extension = ""
+                result = await self._ring(waiter, direct, extension) if extension else None
+                if result is not None:
+                    return result
+                if not routing.reachable(
+                    waiter.call, self.acd.views(self.acd.setup), self.acd.setup, self.acd.clock()
+                ):
+                    await self.acd.leave(waiter, "no-agent")
+                    return None
             return await self._wait(waiter)
         except CallerHungUp:
             if self.call_id in self.acd.waiting:
@@ -322,8 +344,9 @@ class QueueCall:
 class Handover:
     """A conversation the agent ended by passing the caller on."""
 
-    kind: str  # "queue": into another queue; "sequence": a line sequence (R-3)
-    target: str  # the queue, or the sequence's kind
+    kind: str  # queue, agent, outside (a transfer) or sequence (a line sequence, R-3)
+    target: str  # the queue, the agent, the number, or the sequence's kind
+    queue: str = ""  # the queue the call was in
 
 
 class Conversation:
@@ -393,6 +416,19 @@ class Conversation:
             target = str(args["queue"])
             self.acd.queue(target)  # unknown -> 404 before anything changes
             return {"transferred": target}, Handover("queue", target)
+        if action == "transfer-agent":
+            target = str(args["agent"])
+            session = self.acd.session(target)
+            if not session.offerable or target == self.agent:
+                raise ActionRefused(
+                    f"agent {target} cannot take a call now: {session.state}",
+                    agent=target,
+                    state=session.state,
+                )
+            return {"transferred": target}, Handover("agent", target, self.queue)
+        if action == "transfer-outside":
+            number = str(args["number"])
+            return {"transferred": number}, Handover("outside", number, self.queue)
         if action == "sequence":
             return {"sequence": args["kind"]}, Handover("sequence", str(args["kind"]))
         if action in ("listen", "whisper", "barge", "takeover"):

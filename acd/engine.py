@@ -223,9 +223,11 @@ class Acd:
         language: str,
         deliver: Callable[[Event], None],
         joined_at: float | None = None,
+        reachable: bool = False,
     ) -> Waiter | None:
         """Put a call in a queue; None if nobody logged in could ever take it there (the
-        menu then uses the node's fallback instead of leaving the caller waiting)."""
+        menu then uses the node's fallback instead of leaving the caller waiting), unless
+        the caller knows someone can (``reachable``: an agent is about to be rung)."""
         setup = self.setup
         queue = self.queue(queue_name)
         call = routing.WaitingCall(
@@ -239,7 +241,7 @@ class Acd:
             preferred=setup.preferred_agent(caller),
             language=language,
         )
-        if not routing.reachable(call, self.views(setup), setup, self.clock()):
+        if not reachable and not routing.reachable(call, self.views(setup), setup, self.clock()):
             return None
         waiter = Waiter(call, caller, deliver)
         waiter.wait_id = await self.store.joined(
@@ -341,6 +343,19 @@ class Acd:
         waiter.picked_by = agent
         await self._commit(session)
         waiter.deliver(Event(PICKUP_EVENT, {"agent": agent, "extension": session.extension}))
+
+    async def reserve(self, waiter: Waiter, agent: str) -> str:
+        """Ring one named agent for a waiting call (a transfer to that agent): they must
+        be ready and idle. Returns the extension to ring."""
+        session = self.session(agent)
+        session.offer(waiter.call_id, self.clock())
+        waiter.ringing = agent
+        waiter.history.append(agent)
+        waiter.offer_id = await self.store.offered(
+            waiter.call_id, agent, waiter.call.queue, waiter.caller
+        )
+        await self._commit(session)
+        return session.extension
 
     def talking(self, call_id: str, agent: str, deliver: Callable[[Event], None]) -> None:
         self.conversations[call_id] = (agent, deliver)

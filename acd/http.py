@@ -22,6 +22,7 @@ from acd.engine import Acd
 from acd.model import Role
 from acd.store import AcdStore
 from hotline.errors import HotlineError
+from ivr.blacklist import Blacklist, BlacklistRequest
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,10 @@ class AgentApi:
         events: LiveEvents,
         token_lifetime: float,
         history: Callable[[str], Awaitable[dict[str, Any]]],
+        blacklist: Blacklist,
         outside_transfer: bool = False,
     ) -> None:
+        self.blacklist = blacklist
         self.acd = acd
         self.store = store
         self.events = events
@@ -120,6 +123,9 @@ class AgentApi:
         r.add_post("/api/calls/{call}/pickup", self.pick_up)
         r.add_post("/api/calls/{call}/supervise", self.supervise)
         r.add_post("/api/calls/{call}/hangup", self.force_hangup)
+        r.add_post("/api/blacklist/requests", self.blacklist_request)
+        r.add_get("/api/blacklist/requests", self.blacklist_requests)
+        r.add_post("/api/blacklist/requests/{request}", self.blacklist_decide)
         r.add_get("/api/events", self.websocket)
         r.add_get("/api/openapi.json", self.openapi)
 
@@ -407,6 +413,36 @@ class AgentApi:
         info = await self.history(call_id)
         return {"call": call_id, "agent": agent_number, **info}
 
+    # --- blacklist requests ---------------------------------------------------------------
+    async def blacklist_request(self, request: web.Request) -> web.Response:
+        """An agent asks to blacklist a number (by default the caller they talk to)."""
+        who = await self.identity(request)
+        body = await _body(request)
+        call_id = ""
+        number = str(body.get("number", ""))
+        if not number:
+            call_id = self.acd.call_of(who.agent)
+            number = str((await self.history(call_id))["caller"])
+        row = await self.blacklist.request(number, str(body.get("reason", "")), who.agent, call_id)
+        return _json(_request_json(row))
+
+    async def blacklist_requests(self, request: web.Request) -> web.Response:
+        await self.supervisor(request)
+        return _json({"requests": [_request_json(r) for r in await self.blacklist.requests()]})
+
+    async def blacklist_decide(self, request: web.Request) -> web.Response:
+        who = await self.supervisor(request)
+        body = await _body(request)
+        approve = body.get("approve")
+        if not isinstance(approve, bool):
+            raise BadRequest("approve: true or false", field="approve")
+        try:
+            request_id = int(request.match_info["request"])
+        except ValueError:
+            raise BadRequest("the request id is a number") from None
+        row = await self.blacklist.decide(request_id, approve, who.agent)
+        return _json(_request_json(row))
+
     # --- live events --------------------------------------------------------------------------
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         who = await self.identity(request)
@@ -451,6 +487,18 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
+
+
+def _request_json(row: BlacklistRequest) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "number": row.number,
+        "reason": row.reason,
+        "call": row.call_id,
+        "requested_by": row.requested_by,
+        "status": row.status,
+        "decided_by": row.decided_by,
+    }
 
 
 def _text(body: dict[str, Any], name: str) -> str:
@@ -542,6 +590,22 @@ def openapi_document() -> dict[str, Any]:
             "/api/live": {"get": op("queues, waiting calls and agents", supervisor=True)},
             "/api/agents/{agent}/state": {
                 "post": op("force ready / not ready / break / logged-out", supervisor=True)
+            },
+            "/api/me/call": {"get": op("my current call: the screen pop")},
+            "/api/me/call/{action}": {
+                "post": op("hold, resume, transfer {to}, sequence {kind} on my call")
+            },
+            "/api/calls/{call}/pickup": {"post": op("take a call ringing at another agent")},
+            "/api/calls/{call}/supervise": {
+                "post": op("listen, whisper, barge or take over", supervisor=True)
+            },
+            "/api/calls/{call}/hangup": {"post": op("force the call to end", supervisor=True)},
+            "/api/blacklist/requests": {
+                "post": op("ask for a number (default: my caller) to be blacklisted"),
+                "get": op("pending blacklist requests", supervisor=True),
+            },
+            "/api/blacklist/requests/{request}": {
+                "post": op("approve or reject a blacklist request", supervisor=True)
             },
             "/api/events": {"get": op("live events over a WebSocket (token= in the query)")},
         },

@@ -22,6 +22,7 @@ from acd.callbacks import Callbacks
 from acd.engine import Acd
 from acd.http import AgentApi, LiveEvents
 from acd.library import AcdLibrary
+from acd.loader import load_acd
 from acd.model import AcdSetup
 from acd.screen import screen_pop
 from acd.store import AcdStore
@@ -37,7 +38,7 @@ from hotline.db import create_schema, make_engine
 from hotline.errors import SetupError
 from hotline.http import AdminActions, make_http_app
 from hotline.pbx.instance import PROMPTS_IN_CONTAINER, InstanceSpec, write_includes
-from hotline.secrets import Secrets
+from hotline.secrets import Secrets, phone_passwords
 from ivr import model
 from ivr.accounts import Accounts
 from ivr.blacklist import Blacklist
@@ -62,6 +63,7 @@ def pbx_spec(
     pbx = config.pbx
     if numbers is None:
         numbers = list(load_menu(config.menu.file).numbers)
+    extensions = sorted({a.extension for a in load_acd(config.acd.file).agents.values()})
     return InstanceSpec(
         container=pbx.container,
         image=pbx.image,
@@ -79,6 +81,7 @@ def pbx_spec(
         trunk_contact=pbx.carrier_contact,
         app=config.ari.app,
         numbers=tuple(numbers),
+        phones=phone_passwords(config.state_dir, extensions),
         max_call_seconds=pbx.max_call_seconds,
         extra_mounts={config.prompts_dir: PROMPTS_IN_CONTAINER},
     )
@@ -126,6 +129,7 @@ class Controller:
             live_events,
             config.acd.token_lifetime,
             history=lambda call_id: screen_pop(store, acd_files.current, call_id),
+            blacklist=Blacklist(engine),
             outside_transfer=config.acd.outside_transfer,
         )
 

@@ -141,6 +141,10 @@ def _parser() -> argparse.ArgumentParser:
     agent_pw.add_argument("--password", default="", help="the password (asked for when left out)")
     agent_pw.set_defaults(handler=cmd_agent_password)
 
+    agent_phone = agent_sub.add_parser("phone", help="the SIP account of an agent's phone")
+    agent_phone.add_argument("number")
+    agent_phone.set_defaults(handler=cmd_agent_phone)
+
     acd = sub.add_parser("acd", help="queues and agents")
     acd_sub = acd.add_subparsers(required=True, metavar="ACTION")
     acd_check = acd_sub.add_parser("check", help="validate an ACD file")
@@ -419,6 +423,22 @@ def cmd_agent_password(args: argparse.Namespace, config: Config, environ: Mappin
 
     on_database(config, run)
     say(f"password of agent {args.number} set")
+    return 0
+
+
+def cmd_agent_phone(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    from acd.loader import load_acd
+    from hotline.secrets import phone_passwords
+
+    agent = load_acd(config.acd.file).agents.get(args.number)
+    if agent is None:
+        raise ConfigError(f"no agent numbered {args.number!r} in {config.acd.file}")
+    password = phone_passwords(config.state_dir, [agent.extension])[agent.extension]
+    print(
+        f"agent {agent.number} ({agent.name}): register the phone at "
+        f"sip:{config.pbx.bind_address}:{config.pbx.sip_port} as user {agent.extension}, "
+        f"password {password}"
+    )
     return 0
 
 

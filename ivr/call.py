@@ -53,6 +53,7 @@ STACK_KEY = "_stack"
 
 
 MESSAGE_MAX_SECONDS = 120  # a message left after the longest wait in a queue
+OUTSIDE_RING_SECONDS = 30  # an agent's transfer to an outside number
 
 
 class CallState(enum.StrEnum):
@@ -342,6 +343,11 @@ class MenuCall:
     async def _after_queue(
         self, ctx: CallContext, placement: Placement, result: str | Handover | None
     ) -> str | None:
+        if isinstance(result, Handover) and result.kind == "outside":
+            if await self.transfer(ctx, f"outside:{result.target}", OUTSIDE_RING_SECONDS):
+                return "transferred"
+            # Nobody answered outside: back to the queue the caller came from.
+            return await self.queue(ctx, Placement(result.queue, (), placement.priority))
         if isinstance(result, Handover):  # the agent handed the caller to a line sequence
             outcome = await self._line_sequence(ctx, LineClass(result.target))
             if outcome is None or outcome.hung_up:

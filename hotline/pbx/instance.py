@@ -44,6 +44,8 @@ class InstanceSpec:
     # dialplan globals and the hotline numbers (empty for the tester).
     app: str = "hotline"
     numbers: tuple[str, ...] = ()
+    # Agents' phones: extension -> SIP password; they register as PJSIP endpoints.
+    phones: dict[str, str] = field(default_factory=dict)
     max_call_seconds: int = 3600
     # host path -> container path, mounted read-only
     extra_mounts: dict[Path, str] = field(default_factory=dict)
@@ -86,7 +88,23 @@ def render_includes(spec: InstanceSpec) -> dict[str, str]:
             f"HOTLINE_PROMPTS = {PROMPTS_IN_CONTAINER}\n"
         ),
         "hotline-numbers.conf": numbers or "; no hotline numbers\n",
+        "phones.conf": "".join(_phone(ext, pw) for ext, pw in sorted(spec.phones.items()))
+        or "; no agents' phones\n",
     }
+
+
+def _phone(extension: str, password: str) -> str:
+    """One agent's phone: it registers with its extension and generated password (one
+    contact), and its context has no extensions, so it can be called but cannot dial."""
+    return (
+        f"[{extension}]\ntype = endpoint\ntransport = transport-udp\ncontext = agent-phones\n"
+        "disallow = all\nallow = ulaw,alaw,g722\ndirect_media = no\ndtmf_mode = rfc4733\n"
+        f"rtp_symmetric = yes\nforce_rport = yes\nrewrite_contact = yes\n"
+        f"auth = {extension}-auth\naors = {extension}\n\n"
+        f"[{extension}-auth]\ntype = auth\nauth_type = userpass\nusername = {extension}\n"
+        f"password = {password}\n\n"
+        f"[{extension}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n\n"
+    )
 
 
 def write_includes(spec: InstanceSpec) -> None:

@@ -4,11 +4,17 @@ OpenAPI document and live events over a WebSocket."""
 from __future__ import annotations
 
 import asyncio
+import json
+import stat
 import time
 
 import aiohttp
+import pytest
 
+from hotline.ari.errors import AriNotFound
+from hotline.ari.rest import AriRest
 from tests.harness.centre import EXTENSIONS, PASSWORD, Centre
+from tests.harness.cli import hotline
 from tests.harness.desk import ApiRefused, Desk
 
 
@@ -116,3 +122,20 @@ async def test_the_openapi_document_and_live_events(centre: Centre) -> None:
         await Desk(centre.base_url, "x").get("/api/events")
     except ApiRefused as exc:
         assert exc.status == 401
+
+
+async def test_agents_phones_are_pbx_endpoints_with_generated_passwords(centre: Centre) -> None:
+    stack = centre.stack
+    phones = json.loads((stack.state / "phones.json").read_text())
+    assert set(phones) == set(EXTENSIONS.values())
+    assert all(len(p) >= 20 for p in phones.values()) and len(set(phones.values())) == 4
+    assert stat.S_IMODE((stack.state / "phones.json").stat().st_mode) == 0o600
+    spec = stack.pbx.spec
+    async with AriRest(spec.ari_url, spec.ari_user, spec.ari_password) as ari:
+        endpoint = await ari.request("GET", "/endpoints/PJSIP/7101")
+        assert endpoint["resource"] == "7101"
+        with pytest.raises(AriNotFound):
+            await ari.request("GET", "/endpoints/PJSIP/7199")  # nobody's phone
+    code, out, err = await hotline("--config", str(stack.config_file), "agent", "phone", "1001")
+    assert code == 0, err
+    assert f"as user 7101, password {phones['7101']}" in out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ivr.scenario import hearing
 from tests.harness.centre import Centre, offered_to
+from tests.harness.cli import hotline
 from tests.harness.db import call_for, events_of
 
 
@@ -115,3 +116,76 @@ async def test_an_agent_hands_a_silent_caller_to_the_silent_sequence(centre: Cen
     line = [e.data for e in await events_of(stack, record.id) if e.kind == "line"]
     assert line[0] == {"event": "handed-over", "sequence": "silent"}
     assert await offered_to(stack, "13800000901") == ["1003"]
+
+
+async def test_transfer_to_a_named_agent_and_a_blacklist_request(centre: Centre) -> None:
+    stack = centre.stack
+    first = await centre.agent("1001")
+    second = await centre.agent("1003", ready=False)
+    caller = await centre.call("4", caller_id="13800001001")
+    await centre.phones["1001"].wait_call(1, 30)
+    await first.wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
+    # Outside numbers are off by default; a busy or absent colleague is refused.
+    status, body = await first.request("POST", "/api/me/call/transfer", {"to": "outside:010123"})
+    assert (status, body["error_id"]) == (403, "forbidden")
+    status, body = await first.request("POST", "/api/me/call/transfer", {"to": "agent:1003"})
+    assert (status, body["error_id"]) == (409, "action-refused")  # 1003 is not ready
+    await second.ready()
+    await first.post("/api/me/call/transfer", {"to": "agent:1003"})
+    await centre.phones["1003"].wait_call(1, 15)
+    assert centre.phones["1003"].shown_numbers == ["13800001001"]
+    await second.wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
+    assert await offered_to(stack, "13800001001") == ["1001", "1003"]
+    # 1003 asks for this caller to be blacklisted; only a supervisor may decide.
+    asked = await second.post("/api/blacklist/requests", {"reason": "abusive"})
+    assert (asked["number"], asked["status"]) == ("13800001001", "pending")
+    status, _ = await second.request("GET", "/api/blacklist/requests")
+    assert status == 403
+    supervisor = await centre.agent("9001", ready=False)
+    pending = await supervisor.get("/api/blacklist/requests")
+    assert [r["id"] for r in pending["requests"]] == [asked["id"]]
+    decided = await supervisor.post(f"/api/blacklist/requests/{asked['id']}", {"approve": True})
+    assert (decided["status"], decided["decided_by"]) == ("approved", "9001")
+    status, _ = await supervisor.request(
+        "POST", f"/api/blacklist/requests/{asked['id']}", {"approve": False}
+    )
+    assert status == 409  # decided already
+    await caller.hangup()
+    # The next call from that number is refused with the blacklist prompt.
+    again = await centre.tester.call("4008001234", caller_id="13800001001")
+    await again.expect_heard(stack.prompt("blacklisted"), timeout=15)
+    refused = await call_for(stack, "13800001001", 15, closed=True)
+    assert refused.disposition == "blacklisted"
+    code, out, _ = await hotline(
+        "--config", str(stack.config_file), "blacklist", "remove", "13800001001"
+    )
+    assert code == 0, out
+
+
+async def test_a_supervisor_takes_over_then_ends_the_call(centre: Centre) -> None:
+    stack = centre.stack
+    agent = await centre.agent("1001")
+    supervisor = await centre.agent("9001", ready=False)
+    caller = await centre.call("4", caller_id="13800001101")
+    agent_leg = await centre.phones["1001"].wait_call(1, 30)
+    record = await call_for(stack, "13800001101", 5)
+    await supervisor.post(f"/api/calls/{record.id}/supervise", {"mode": "takeover"})
+    await centre.phones["9001"].wait_call(1, 15)
+    # 拦截: the agent is cut out, the supervisor talks to the caller now.
+    await centre.tester.wait_for(
+        lambda e: e.type == "StasisEnd" and e.channel is not None and e.channel.id == agent_leg,
+        10,
+        "the agent's leg to end",
+    )
+    await agent.wait_me(lambda m: m["state"] in ("wrap-up", "ready"), 10, "cut out")
+    await supervisor.wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
+    since = caller.position()
+    voice = await centre.phones["9001"].line(0)
+    await voice.start_sound(stack.prompt("goodbye", "en"), times=3)
+    await caller.expect_heard(stack.prompt("goodbye", "en"), 15, after_s=since)
+    # 强制挂机
+    await supervisor.post(f"/api/calls/{record.id}/hangup")
+    await caller.wait_hung_up(10)
+    closed = await call_for(stack, "13800001101", 10, closed=True)
+    assert closed.disposition == "answered"
+    await supervisor.wait_me(lambda m: m["state"] != "on-call", 10, "off the call")
