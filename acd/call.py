@@ -14,6 +14,7 @@ puts the caller back in the queue with the same join time, or back in the conver
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -179,7 +180,10 @@ class QueueCall:
             except TimeoutError:
                 if what == "announce":
                     announced += 1
-                    event = await self._announce(waiter, queue)
+                    # An announcement gives way to the overflow and the longest wait.
+                    waited = self.acd.clock() - waiter.call.joined_at
+                    limit = min(v for k, v in deadlines.items() if k != "announce") - waited
+                    event = await self._announce(waiter, queue, max(0.0, limit))
                 elif what == "overflow":
                     overflow_tried.add(queue.name)
                     await self._overflow(waiter, queue)
@@ -203,7 +207,7 @@ class QueueCall:
             return await self._callback(waiter)
         return None
 
-    async def _announce(self, waiter: Waiter, queue: Queue) -> Event | None:
+    async def _announce(self, waiter: Waiter, queue: Queue, limit: float) -> Event | None:
         """「对不起,让您久等了」, position, expected wait, the callback key; an offer or a
         key cuts it short and is returned."""
         prompts = ["queue-sorry"]
@@ -220,9 +224,12 @@ class QueueCall:
             prompts.append("queue-callback-offer")
         await self.ports.log("announcement", prompts=prompts, position=position)
         await self._music(False, waiter)
-        event = await self.channel.play_unless(
-            [self.ports.media(p) for p in prompts], self._wakes_me
-        )
+        event = None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit):
+                event = await self.channel.play_unless(
+                    [self.ports.media(p) for p in prompts], self._wakes_me
+                )
         if event is None or event.type != OFFER_EVENT:
             await self._music(True, waiter)
         return event

@@ -362,12 +362,22 @@ class AgentApi:
             if kind == "queue":
                 self.acd.queue(target)
                 action, args["queue"] = "transfer-queue", target
-            elif kind == "outside" and not self.outside_transfer:
-                raise Forbidden(
-                    "transfers to outside numbers are switched off (acd.outside_transfer)"
-                )
+            elif kind == "agent":
+                self.acd.agent(target)
+                action, args["agent"] = "transfer-agent", target
+            elif kind == "outside":
+                if not self.outside_transfer:
+                    raise Forbidden(
+                        "transfers to outside numbers are switched off (acd.outside_transfer)"
+                    )
+                if not target.isdigit():
+                    raise BadRequest(f"to: outside:DIGITS, got {target!r}", field="to")
+                action, args["number"] = "transfer-outside", target
             else:
-                raise BadRequest(f"to: queue:NAME, got {body['to']!r}", field="to")
+                raise BadRequest(
+                    f"to: queue:NAME, agent:NUMBER or outside:NUMBER, got {body['to']!r}",
+                    field="to",
+                )
         elif action == "sequence":
             kind = _text(body, "kind")
             if kind not in SEQUENCES:

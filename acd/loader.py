@@ -175,6 +175,11 @@ def _queue(source: Source, name: str, raw: Any, base: dict[str, Any]) -> model.Q
         overflow=f.text("overflow", ""),
         **settings,
     )
+    if queue.overflow and queue.overflow_after >= queue.max_wait:
+        raise f.error(
+            "overflow_after",
+            f"must be shorter than max_wait ({queue.max_wait} s), got {queue.overflow_after}",
+        )
     f.done()
     return queue
 
@@ -197,9 +202,7 @@ def _queue_settings(f: Fields, base: dict[str, Any] | None) -> dict[str, Any]:
         "ring_seconds": ring,
         "wrapup_seconds": f.integer("wrapup_seconds", default("wrapup_seconds", 30), 0, 600),
         "max_wait": max_wait,
-        "overflow_after": f.integer(
-            "overflow_after", default("overflow_after", 120), 0, max(max_wait, 1)
-        ),
+        "overflow_after": f.integer("overflow_after", default("overflow_after", 120), 0, 3600),
         "steps": steps,
         "announce": announce,
         "music": f.text("music", default("music", "default")),

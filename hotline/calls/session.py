@@ -75,19 +75,24 @@ class CallChannel:
             await self.ari.play(self.channel_id, playback_id, media)
         except AriNotFound:
             raise CallerHungUp from None
-        while True:
-            event = await self._next_event()
-            if event.type == "PlaybackFinished" and _playback_id(event) == playback_id:
-                if event.playback and event.playback.state == "failed":
-                    log.warning("playback failed on %s: %s", self.channel_id, media)
-                return None
-            if stop(event):
-                await self._stop(playback_id)
-                return event
-            if self.is_key(event):
-                self.typeahead.append(event.digit)
-            if event.type == RESYNC and not await self._playback_exists(playback_id):
-                return None
+        try:
+            while True:
+                event = await self._next_event()
+                if event.type == "PlaybackFinished" and _playback_id(event) == playback_id:
+                    if event.playback and event.playback.state == "failed":
+                        log.warning("playback failed on %s: %s", self.channel_id, media)
+                    return None
+                if stop(event):
+                    await self._stop(playback_id)
+                    return event
+                if self.is_key(event):
+                    self.typeahead.append(event.digit)
+                if event.type == RESYNC and not await self._playback_exists(playback_id):
+                    return None
+        except asyncio.CancelledError:
+            # Cut short from outside (a deadline): the caller must not hear it play on.
+            await asyncio.shield(self._stop(playback_id))
+            raise
 
     def is_key(self, event: Event) -> bool:
         """A key pressed by this call's caller."""

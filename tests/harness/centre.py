@@ -25,6 +25,7 @@ class Centre:
         self.base_url = f"http://127.0.0.1:{stack.config.http.port}"
         self.desks: dict[str, Desk] = {}
         self.phones: dict[str, AgentPhone] = {}
+        self.callers: list[Caller] = []
 
     async def agent(self, number: str, mode: str = "answer", ready: bool = True) -> Desk:
         extension = EXTENSIONS[number]
@@ -37,15 +38,21 @@ class Centre:
 
     async def call(self, keys: str, caller_id: str, number: str = HOTLINE) -> Caller:
         caller = await self.tester.call(number, caller_id=caller_id)
+        self.callers.append(caller)
         await caller.press(keys)  # kept while the greeting plays; the menu takes them
         return caller
 
     async def close(self) -> None:
+        """Hang up every caller and log every agent out, so that whatever a failed test
+        left behind cannot reach the next one."""
+        for caller in self.callers:
+            await caller.hangup()
         for desk in self.desks.values():
             try:
+                await desk.wait_me(lambda m: m["state"] not in ("ringing", "on-call"), 15, "free")
                 await desk.post("/api/logout")
             except ApiRefused:
-                pass
+                pass  # logged out already (a test did, or a supervisor)
 
 
 async def offered_to(stack: Stack, caller_id: str, timeout: float = 20) -> list[str]:

@@ -144,3 +144,30 @@ async def test_a_caller_who_gives_up_is_stored_with_the_wait(centre: Centre) -> 
         "caller_hangup"
     )
     assert await offered_to(centre.stack, "13800000601") == []
+
+
+async def test_overflow_then_the_longest_wait_offers_a_callback(centre: Centre) -> None:
+    """repair overflows to general after 12 s; general's longest wait is 30 s."""
+    await centre.agent("1002", ready=False)  # repair: the caller waits for them
+    await centre.agent("1001", ready=False)  # serves general: the overflow can go there
+    stack = centre.stack
+    caller = await centre.call("21", caller_id="13800000701")
+    record = await call_for(stack, "13800000701", 10)
+    await wait_queued(stack, record.id)
+    max_wait = await caller.expect_heard(stack.prompt("queue-max-wait"), timeout=45)
+    events = await events_of(stack, record.id)
+    waiting_at = next(e.at for e in events if e.kind == "waiting")
+    moved = next(e for e in events if e.kind == "overflow")
+    assert (moved.data["queue"], moved.data["to"]) == ("repair", "general")
+    assert 11 <= (moved.at - waiting_at).total_seconds() <= 15
+    reached = next(e for e in events if e.kind == "max-wait")
+    assert reached.data["queue"] == "general"
+    assert 29 <= (reached.at - waiting_at).total_seconds() <= 33  # kept its place in time
+    await caller.press("1")
+    await caller.expect_heard(stack.prompt("callback-saved"), 10, after_s=max_wait.offset_s)
+    closed = await call_for(stack, "13800000701", 15, closed=True)
+    assert closed.disposition == "callback"
+    assert [(q, o) for q, o, _ in await waits_of(stack, record.id)] == [
+        ("repair", "moved"),
+        ("general", "max-wait"),
+    ]

@@ -28,6 +28,12 @@ BROKEN = [
     ("queues:\n  a: {skils: [x]}\n", 2, "queues.a.skils", "did you mean 'skills'"),
     ("queues:\n  A: {}\n", 2, "queues.A", "lower-case"),
     (
+        "queues:\n  b: {}\n  a: {overflow: b, overflow_after: 400}\n",
+        3,
+        "queues.a.overflow_after",
+        "shorter than max_wait",
+    ),
+    (
         "queues:\n  a:\n    steps:\n      - {after: 5}\n",
         4,
         "queues.a.steps.0.after",
