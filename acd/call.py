@@ -310,6 +310,11 @@ class QueueCall:
             bridge = legs.bridge_id(self.call_id)
             await legs.join(self.channel, leg, bridge)
             answered = True
+            # Stored before the ACD hears of it: a controller that dies from here on
+            # finds the conversation, not a caller to queue again (and hang up on the agent).
+            await ports.save(
+                "connected", {"_leg": leg, "_bridge": bridge, "agent": agent, "queue": queue.name}
+            )
             self.acd.talking(self.call_id, agent, self.channel.deliver)  # before "on-call"
             await self.acd.ring_result(waiter, agent, "answered")
             waited = await self.acd.leave(waiter, "answered", agent)
@@ -325,11 +330,9 @@ class QueueCall:
         with the recording issue); the caller hanging up ends the agent's leg too. Either
         way the agent's wrap-up starts. Actions from the API arrive as events."""
         ports = self.ports
-        await ports.save(
-            "connected", {"_leg": leg, "_bridge": bridge, "agent": agent, "queue": queue}
-        )
         talk = Conversation(self, agent, leg, bridge, queue)
         self.acd.talking(self.call_id, agent, self.channel.deliver)
+        await self.acd.on_the_call(agent, self.call_id)  # after a restart, whatever was stored
         try:
             result = await talk.run()
         except asyncio.CancelledError:

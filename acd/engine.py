@@ -69,13 +69,6 @@ class Waiter:
         return self.call.call_id
 
 
-NO_CALL = routing.WaitingCall("", "", frozenset(), 0, False, 0.0, "", "", "")
-
-
-def _drop(_event: Event) -> None:
-    pass
-
-
 class Acd:
     def __init__(
         self,
@@ -148,6 +141,7 @@ class Acd:
         offers = routing.assign(calls, self.views(setup), setup, now) if calls else []
         # State first, with no await in between, so nothing can change under the
         # decision; then the writes, then the calls hear of their offers.
+        chosen = []
         for offer in offers:
             waiter = self.waiting[offer.call_id]
             session = self.agents[offer.agent]
@@ -155,8 +149,8 @@ class Acd:
             waiter.ringing = offer.agent
             waiter.history.append(offer.agent)
             self._changed(session)
-        for offer in offers:
-            waiter = self.waiting.get(offer.call_id) or Waiter(NO_CALL, "", _drop)
+            chosen.append((offer, waiter))
+        for offer, waiter in chosen:
             offer_id = await self.store.offered(
                 offer.call_id, offer.agent, waiter.call.queue, waiter.caller
             )
@@ -320,6 +314,19 @@ class Acd:
         session.connect(call_id, self.clock())
         self._changed(session)
         await self._save()
+
+    async def on_the_call(self, agent: str, call_id: str) -> None:
+        """The agent is talking on ``call_id``. Normally already so; after a restart the
+        stored agent may lag the stored call (the ring was cut, so it is idle now)."""
+        session = self.session(agent)
+        if session.activity is Activity.ON_CALL and session.call_id == call_id:
+            return
+        try:
+            session.connect(call_id, self.clock())
+        except AgentStateError as exc:
+            log.warning("call %s resumed with agent %s: %s", call_id, agent, exc.message)
+            return
+        await self._commit(session)
 
     async def call_ended(self, agent: str, call_id: str, queue: str) -> None:
         session = self._session(agent)

@@ -22,21 +22,15 @@ from acd.engine import Acd
 from acd.model import Role
 from acd.store import AcdStore
 from hotline.errors import HotlineError
+from hotline.http import Unauthorized
 from ivr.blacklist import Blacklist, BlacklistRequest
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class BadRequest(HotlineError):
     error_id = "bad-request"
     http_status = 400
-
-
-class NotLoggedIn(HotlineError):
-    error_id = "unauthorized"
-    http_status = 401
 
 
 class NotFound(HotlineError):
@@ -135,10 +129,10 @@ class AgentApi:
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         token = token or request.query.get("token", "")  # browsers' WebSockets
         if not token:
-            raise NotLoggedIn("log in first: POST /api/login, then send Authorization: Bearer")
+            raise Unauthorized("log in first: POST /api/login, then send Authorization: Bearer")
         owner = await self.store.token_owner(token)
         if owner is None:
-            raise NotLoggedIn("the token is unknown or has expired; log in again")
+            raise Unauthorized("the token is unknown or has expired; log in again")
         return Identity(owner[0], Role(owner[1]))
 
     async def supervisor(self, request: web.Request) -> Identity:
@@ -164,7 +158,7 @@ class AgentApi:
             )
         agent = self.acd.setup.agents.get(number)
         if not await self.store.check_password(number, password) or agent is None:
-            raise NotLoggedIn("wrong agent number or password")
+            raise Unauthorized("wrong agent number or password")
         session = self.acd.session(number)
         if session.logged_in and session.extension != extension:
             await self.acd.log_out(number)  # a new desk: the old one is left

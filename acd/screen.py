@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from acd.engine import NoSuchCall
 from acd.model import AcdSetup
 from hotline.calls.store import CallStore
-from hotline.errors import HotlineError
 
 PAST_CALLS = 10
-
-
-class CallNotFound(HotlineError):
-    error_id = "no-such-call"
-    http_status = 404
 
 
 async def screen_pop(calls: CallStore, setup: AcdSetup, call_id: str) -> dict[str, Any]:
     """The caller, the caller's region, and their past calls with how each ended."""
     record = await calls.get(call_id)
     if record is None:
-        raise CallNotFound(f"no call {call_id}", call=call_id)
+        raise NoSuchCall(f"no call {call_id}", call=call_id)
     region = setup.regions.of(record.caller_number)
     past = [r for r in await calls.recent_from(record.caller_number, PAST_CALLS + 1)]
     return {

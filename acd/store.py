@@ -189,10 +189,20 @@ class AcdStore:
     async def joined(
         self, call_id: str, queue: str, caller: str, priority: int, joined_at: datetime
     ) -> int:
-        row = QueueWait(
-            call_id=call_id, queue=queue, caller=caller, priority=priority, joined_at=joined_at
-        )
         async with self._sessions.begin() as db:
+            # A call resumed by a restarted controller carries on with its open wait.
+            open_wait = await db.scalar(
+                select(QueueWait).where(
+                    QueueWait.call_id == call_id,
+                    QueueWait.queue == queue,
+                    QueueWait.left_at.is_(None),
+                )
+            )
+            if open_wait is not None:
+                return open_wait.id
+            row = QueueWait(
+                call_id=call_id, queue=queue, caller=caller, priority=priority, joined_at=joined_at
+            )
             db.add(row)
         return row.id
 

@@ -49,7 +49,10 @@ class Centre:
             await caller.hangup()
         for desk in self.desks.values():
             try:
-                await desk.wait_me(lambda m: m["state"] not in ("ringing", "on-call"), 15, "free")
+                # Wrap-up included: an agent still in it would miss the next test's calls.
+                await desk.wait_me(
+                    lambda m: m["state"] not in ("ringing", "on-call", "wrap-up"), 15, "free"
+                )
                 await desk.post("/api/logout")
             except ApiRefused:
                 pass  # logged out already (a test did, or a supervisor)

@@ -1,0 +1,60 @@
+"""The ACD's state survives a controller crash (non-negotiable 6): agents' states and
+tokens, a conversation in progress, and a caller waiting with their place in time."""
+
+from __future__ import annotations
+
+import signal
+
+from acd.store import AcdStore
+from hotline.db import make_engine
+from tests.harness.centre import Centre, wait_queued
+from tests.harness.db import call_for, events_of
+from tests.harness.stack import Stack
+
+
+async def waits(stack: Stack, call_id: str) -> list[tuple[str, str, object]]:
+    engine = make_engine(stack.config.db_url)
+    try:
+        return [(w.queue, w.outcome, w.joined_at) for w in await AcdStore(engine).waits(call_id)]
+    finally:
+        await engine.dispose()
+
+
+async def test_agents_a_conversation_and_a_waiting_caller_survive_a_crash(
+    centre: Centre,
+) -> None:
+    stack = centre.stack
+    talking = await centre.agent("1001")
+    waiting_agent = await centre.agent("1003", ready=False)
+    first = await centre.call("4", caller_id="13800001201")
+    await centre.phones["1001"].wait_call(1, 30)
+    await talking.wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
+    second = await centre.call("4", caller_id="13800001202")
+    waiting = await call_for(stack, "13800001202", 10)
+    await wait_queued(stack, waiting.id)
+    before = await waits(stack, waiting.id)
+
+    proc = stack.controller.proc
+    assert proc is not None
+    proc.send_signal(signal.SIGKILL)  # a crash: nothing is handed over
+    await proc.wait()
+    stack.controller.proc = None
+    await stack.controller.start()
+
+    # Tokens and states are where they were; both callers are still on the line.
+    assert (await talking.me())["state"] == "on-call"
+    assert (await waiting_agent.me())["state"] == "not-ready"
+    assert not await first.is_gone() and not await second.is_gone()
+    # The waiting caller is back in the queue with the same wait, and is served.
+    await waiting_agent.ready()
+    await centre.phones["1003"].wait_call(1, 20)
+    after = await waits(stack, waiting.id)
+    assert [(q, o) for q, o, _ in after] == [("complaints", "answered")]
+    assert after[0][2] == before[0][2]  # joined when it first joined
+    assert "resumed" in [e.kind for e in await events_of(stack, waiting.id)]
+    # The conversation is under the new controller: the agent hangs up, the call ends.
+    await centre.phones["1001"].hang_up()
+    closed = await call_for(stack, "13800001201", 15, closed=True)
+    assert closed.disposition == "answered"
+    await talking.wait_me(lambda m: m["state"] in ("wrap-up", "ready"), 10, "off the call")
+    await second.hangup()
