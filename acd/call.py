@@ -74,6 +74,7 @@ class QueueCall:
         self.language = language
         self.ports = ports
         self.acd = ports.acd
+        self.served: Served | None = None  # the last conversation, once it has ended
 
     async def run(self, placement: Placement) -> str | Handover | None:
         """Wait for an agent and talk. Returns the disposition (answered, callback,
@@ -343,11 +344,24 @@ class QueueCall:
             await talk.end()  # the caller went (or worse): so does everyone else
             if isinstance(exc, CallerHungUp):
                 await ports.log("caller-hung-up", agent=talk.agent)
+                self.served = Served(talk.agent, queue, caller_stayed=False, survey=False)
                 return "answered"
             raise
         self.acd.done_talking(self.call_id)
         await talk.end()
+        if result == "answered":  # the agent hung up: the caller is still on the line
+            self.served = Served(talk.agent, queue, caller_stayed=True, survey=talk.survey)
         return result
+
+
+@dataclass(frozen=True)
+class Served:
+    """How a conversation with an agent ended."""
+
+    agent: str
+    queue: str
+    caller_stayed: bool  # the agent hung up; the caller is still on the line
+    survey: bool  # the agent left the satisfaction survey on for this call
 
 
 @dataclass(frozen=True)
@@ -375,6 +389,7 @@ class Conversation:
         self.extras: list[str] = []  # supervisors' legs and snoops
         self.side_bridges: list[str] = []
         self.on_hold = False
+        self.survey = True  # the agent may switch it off for this call (R-6.1)
 
     async def run(self) -> str | Handover:
         if not await legs.exists(self.channel, self.leg):
@@ -439,6 +454,14 @@ class Conversation:
         if action == "transfer-outside":
             number = str(args["number"])
             return {"transferred": number}, Handover("outside", number, self.queue)
+        if action == "survey":
+            # Off: the caller hears goodbye only. Now: the agent leaves and the caller
+            # hears the survey at once (the agent "pushes" it).
+            self.survey = bool(args.get("enabled", True))
+            if args.get("now"):
+                self.survey = True
+                await legs.quietly(self.ari.hangup(self.leg))
+            return {"survey": self.survey, "now": bool(args.get("now"))}, None
         if action == "sequence":
             return {"sequence": args["kind"]}, Handover("sequence", str(args["kind"]))
         if action in ("listen", "whisper", "barge", "takeover"):

@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -76,7 +76,12 @@ class Acd:
         store: AcdStore,
         publish: Callable[[dict[str, Any]], None] = lambda _e: None,
         clock: Callable[[], float] = time.time,
+        on_wrapup: Callable[[str, str, float], Awaitable[None]] | None = None,
     ) -> None:
+        # Told (agent, call id, seconds) when an agent's wrap-up after a call ends: the
+        # call's timeline gets it, for the handle time (AHT = talk + hold + wrap-up).
+        self.on_wrapup = on_wrapup
+        self._wrapup_began: dict[str, tuple[str, float]] = {}
         self._setup = setup
         self.store = store
         self.publish = publish
@@ -133,8 +138,11 @@ class Acd:
     async def dispatch(self) -> list[routing.Offer]:
         now = self.clock()
         setup = self.setup
+        wrapped: list[tuple[str, str, float]] = []
         for session in self.agents.values():
             if session.activity is Activity.WRAP_UP and session.wrapup_until <= now:
+                call_id, began = self._wrapup_began.pop(session.number, (session.call_id, now))
+                wrapped.append((session.number, call_id, now - began))
                 session.wrapup_done(now)
                 self._changed(session)
         calls = [w.call for w in self.waiting.values() if not w.ringing and not w.picked_by]
@@ -169,6 +177,9 @@ class Acd:
                 )
             )
         await self._save()
+        if self.on_wrapup is not None:
+            for agent, call_id, seconds in wrapped:
+                await self.on_wrapup(agent, call_id, seconds)
         return offers
 
     def views(self, setup: AcdSetup) -> list[routing.AgentView]:
@@ -334,6 +345,8 @@ class Acd:
             return  # already moved on (a supervisor took the call over, a restart)
         wrapup = self.setup.queues[queue].wrapup_seconds if queue in self.setup.queues else 0
         session.call_ended(call_id, wrapup, self.clock())
+        if wrapup > 0:
+            self._wrapup_began[agent] = (call_id, self.clock())
         self._changed(session)
         await self._save()
         self.wake()

@@ -343,7 +343,9 @@ class AgentApi:
         return _json(await self.screen_pop(call_id))
 
     async def my_call_action(self, request: web.Request) -> web.Response:
-        """hold, resume, transfer {to: queue:NAME}, sequence {kind}: on my current call."""
+        """hold, resume, transfer {to: queue:NAME}, sequence {kind}, survey {enabled: false
+        switches the satisfaction survey off for this call; now: true hands the caller to
+        it at once}: on my current call."""
         who = await self.identity(request)
         call_id = self.acd.call_of(who.agent)
         action = request.match_info["action"]
@@ -372,6 +374,12 @@ class AgentApi:
                     f"to: queue:NAME, agent:NUMBER or outside:NUMBER, got {body['to']!r}",
                     field="to",
                 )
+        elif action == "survey":
+            for name in ("enabled", "now"):
+                if name in body and not isinstance(body[name], bool):
+                    raise BadRequest(f"{name}: true or false", field=name)
+            args["enabled"] = body.get("enabled", True)
+            args["now"] = body.get("now", False)
         elif action == "sequence":
             kind = _text(body, "kind")
             if kind not in SEQUENCES:
@@ -597,7 +605,9 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/me/call": {"get": op("my current call: the screen pop")},
             "/api/me/call/{action}": {
-                "post": op("hold, resume, transfer {to}, sequence {kind} on my call")
+                "post": op(
+                    "hold, resume, transfer {to}, sequence {kind}, survey {enabled, now} on my call"
+                )
             },
             "/api/calls/{call}/pickup": {"post": op("take a call ringing at another agent")},
             "/api/calls/{call}/supervise": {

@@ -42,12 +42,16 @@ from hotline.secrets import Secrets, phone_passwords
 from ivr import model
 from ivr.accounts import Accounts
 from ivr.blacklist import Blacklist
-from ivr.call import CallServices, DialPlan, MenuCall
+from ivr.call import CallServices, DialPlan, MenuCall, SurveyPlan
 from ivr.library import MenuLibrary
 from ivr.line.listener import forget_stale_listening
 from ivr.loader import load_menu
+from ivr.survey import Surveys
 from prompts.build import load_catalogue
+from recordings.http import RecordingsApi
+from recordings.index import RecordingIndex
 from recordings.messages import VoiceMessages
+from recordings.recorder import Recorder, is_recording_leg
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +123,15 @@ class Controller:
         names = {"name_zh": config.service.name_zh, "name_en": config.service.name_en}
         menus = MenuLibrary(config.menu.file, load_catalogue(names), engine)
         registry: CallRegistry
+        recording_index = RecordingIndex(engine)
         acd_files = AcdLibrary(config.acd.file)
         acd_store = AcdStore(engine)
         live_events = LiveEvents()
-        acd = Acd(lambda: acd_files.current, acd_store, live_events.publish)
+
+        async def wrapped_up(agent: str, call_id: str, seconds: float) -> None:
+            await store.log(call_id, "wrap-up", agent=agent, seconds=round(seconds, 2))
+
+        acd = Acd(lambda: acd_files.current, acd_store, live_events.publish, on_wrapup=wrapped_up)
         agent_api = AgentApi(
             acd,
             acd_store,
@@ -138,7 +147,24 @@ class Controller:
         ) -> str:
             return await MenuCall(call_id, channel, services, dialled).run(resume)
 
-        registry = CallRegistry(ari, config.ari.app, store, run_flow)
+        recorder = Recorder(
+            ari,
+            recording_index,
+            store,
+            config.recordings,
+            config.recordings_store,
+            config.ari.app,
+            attach_leg=lambda leg, caller: registry.attach_leg(leg, caller),
+            detach_leg=lambda leg: registry.detach_leg(leg),
+        )
+        registry = CallRegistry(
+            ari,
+            config.ari.app,
+            store,
+            run_flow,
+            on_closed=recorder.call_ended,
+            self_ending=is_recording_leg,
+        )
 
         async def on_connected() -> None:
             await registry.reconcile()
@@ -164,7 +190,12 @@ class Controller:
                 lambda: self._health(stream, registry, menus),
                 self.secrets.admin_token,
                 admin,
-                agent_api.routes,
+                [
+                    agent_api.routes,
+                    RecordingsApi(
+                        recording_index, config.recordings_store, agent_api.identity
+                    ).routes,
+                ],
             )
         )
         tasks: list[asyncio.Task[Any]] = []
@@ -191,6 +222,10 @@ class Controller:
                 clock=make_clock(config.menu.clock, menus.current.hours.timezone),
                 recordings_dir=config.recordings_dir,
                 acd=acd,
+                start_recording=recorder.start,
+                next_recording_segment=recorder.next_segment,
+                surveys=Surveys(engine),
+                survey=SurveyPlan(config.survey.enabled, config.survey.timeout),
                 dialplan=DialPlan(
                     app=config.ari.app,
                     agent=config.pbx.agent_dial,
@@ -202,7 +237,12 @@ class Controller:
             await self._listen(runner)
             stream_task = asyncio.create_task(stream.run(), name="ari-events")
             stop_task = asyncio.create_task(stop.wait(), name="stop")
-            tasks = [stream_task, stop_task, asyncio.create_task(acd.run(), name="acd")]
+            tasks = [
+                stream_task,
+                stop_task,
+                asyncio.create_task(acd.run(), name="acd"),
+                asyncio.create_task(recorder.run(), name="recorder"),
+            ]
             if config.menu.watch:
                 tasks.append(asyncio.create_task(menus.watch(), name="menu-watch"))
             if config.acd.watch:

@@ -45,6 +45,10 @@ def _local_time(value: str) -> str | None:
     return None
 
 
+def _compression(value: str) -> str | None:
+    return None if value in ("", "mp3", "ogg") else "mp3, ogg or empty (no compressed copy)"
+
+
 def _nonempty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
@@ -131,6 +135,44 @@ class AcdConfig:
 
 
 @dataclass(frozen=True)
+class RecordingsConfig:
+    """Whole-call recording (R-5) and its store."""
+
+    enabled: bool = True
+    # Where recordings are kept; empty means state_dir/recordings.
+    store_dir: Path = Path("")
+    # Recordings older than this many days are deleted by the daily purge (and
+    # `hotline recordings purge`); nothing younger is ever deleted.
+    retention_days: int = 180
+    # The store's disk budget in MB (0: no limit). A recording that would go over it
+    # stays on the PBX, is counted as a failure in /metrics, and is retried later.
+    max_store_mb: int = 0
+    # Also keep a compressed copy (mp3 or ogg, through pydub and ffmpeg); empty: none.
+    compress: str = field(default="", metadata=_check(_compression))
+    # How often recordings that could not be stored are tried again, in seconds.
+    retry_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class SurveyConfig:
+    """The post-call satisfaction survey (R-6)."""
+
+    enabled: bool = True
+    # Seconds the caller has to press a key after the prompt.
+    timeout: float = 8.0
+
+
+@dataclass(frozen=True)
+class ReportsConfig:
+    """Call-centre KPIs (R-8)."""
+
+    # Answered within this many seconds counts towards the service level.
+    service_level_seconds: float = 20.0
+    # The time zone of the hour, day and month buckets.
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True)
 class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     pbx: PbxConfig = field(default_factory=PbxConfig)
@@ -138,6 +180,9 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     menu: MenuConfig = field(default_factory=MenuConfig)
     acd: AcdConfig = field(default_factory=AcdConfig)
+    recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
+    survey: SurveyConfig = field(default_factory=SurveyConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
     # Secrets, database, generated PBX configuration, prompt audio, recordings.
     state_dir: Path = Path("var")
     # Empty means sqlite under state_dir.
@@ -159,6 +204,12 @@ class Config:
     def pbx_dir(self) -> Path:
         """The PBX container's state: generated configuration, logs, recordings."""
         return self.state_dir / "pbx"
+
+    @property
+    def recordings_store(self) -> Path:
+        """Where whole-call recordings are kept (recordings.store_dir)."""
+        store = self.recordings.store_dir
+        return store if str(store) not in ("", ".") else self.state_dir / "recordings"
 
     @property
     def recordings_dir(self) -> Path:

@@ -37,7 +37,9 @@ async def create_schema(engine: AsyncEngine) -> None:
     import hotline.calls.models  # noqa: F401
     import ivr.accounts
     import ivr.blacklist
-    import ivr.library  # noqa: F401
+    import ivr.library
+    import ivr.survey  # noqa: F401
+    import recordings.index
     import recordings.messages  # noqa: F401
 
     async with engine.begin() as conn:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ def make_http_app(
     health: Callable[[], dict[str, Any]],
     admin_token: str,
     admin: AdminActions,
-    more_routes: Callable[[web.Application], None] = lambda _app: None,
+    more_routes: Sequence[Callable[[web.Application], None]] = (),
 ) -> web.Application:
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -72,7 +72,8 @@ def make_http_app(
     app.router.add_get("/health", get_health)
     app.router.add_post("/admin/menu/reload", post_reload)
     app.router.add_get("/admin/menu", get_menu)
-    more_routes(app)
+    for add_routes in more_routes:
+        add_routes(app)
     return app
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acd.call import Handover, Placement, QueueCall, QueuePorts
+from acd.call import Handover, Placement, QueueCall, QueuePorts, Served
 from acd.callbacks import Callbacks
 from acd.engine import Acd
 from hotline.ari.errors import AriError
@@ -44,6 +44,7 @@ from ivr.line.listener import LineListener
 from ivr.line.live import ChannelLineIO
 from ivr.line.sequences import SequenceOutcome, check_line, run_sequence
 from ivr.runner import CallContext, Ended, MenuRunner
+from ivr.survey import SurveyResult, Surveys, ask
 from recordings.messages import VoiceMessages
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,12 @@ class DialPlan:
 
 
 @dataclass(frozen=True)
+class SurveyPlan:
+    enabled: bool  # survey.enabled: callers served by an agent are asked (R-6)
+    timeout: float  # seconds to press a key after the question
+
+
+@dataclass(frozen=True)
 class CallServices:
     """Everything a live call uses besides its channel, built at the composition root."""
 
@@ -93,6 +100,12 @@ class CallServices:
     dialplan: DialPlan
     recordings_dir: Path  # the PBX's; the line listener reads the caller's audio there
     acd: Acd
+    # Whole-call recording from answer (call id, the caller's channel, dialled number).
+    start_recording: Callable[[str, CallChannel, str], Awaitable[None]]
+    # ... and on in a new piece after a conversation (recordings.recorder says why).
+    next_recording_segment: Callable[[str, CallChannel], Awaitable[None]]
+    surveys: Surveys
+    survey: SurveyPlan
 
 
 def prompt_media(prompt_id: str, language: str) -> str:
@@ -160,7 +173,8 @@ class MenuCall:
                 agent, queue = str(stored["agent"]), str(stored.get("queue", ""))
                 result = await queued.talk(agent, leg, bridge, queue)
                 placement = Placement(queue, (), int(stored.get("priority", ctx.priority)))
-                return await self._after_queue(ctx, placement, result) or "answered"
+                after = await self._after_queue(ctx, placement, result, queued.served)
+                return after or "answered"
             await self._converse(leg, bridge)
             return "transferred"
         if resume.state == CallState.QUEUED:
@@ -196,6 +210,7 @@ class MenuCall:
             priority=ctx.priority,
             language=ctx.language,
         )
+        await self.services.start_recording(self.call_id, self.channel, self.dialled)
         return await self._run_menu(menu, ctx, menu.start)
 
     async def _refuse(self, verdict: Verdict) -> str:
@@ -337,11 +352,16 @@ class MenuCall:
 
     async def queue(self, ctx: CallContext, placement: Placement) -> str | None:
         """Wait in the ACD's queue; None when nobody could take the call there."""
-        result = await self._queue_call(ctx).run(placement)
-        return await self._after_queue(ctx, placement, result)
+        queued = self._queue_call(ctx)
+        result = await queued.run(placement)
+        return await self._after_queue(ctx, placement, result, queued.served)
 
     async def _after_queue(
-        self, ctx: CallContext, placement: Placement, result: str | Handover | None
+        self,
+        ctx: CallContext,
+        placement: Placement,
+        result: str | Handover | None,
+        served: Served | None,
     ) -> str | None:
         if isinstance(result, Handover) and result.kind == "outside":
             if await self.transfer(ctx, f"outside:{result.target}", OUTSIDE_RING_SECONDS):
@@ -354,8 +374,8 @@ class MenuCall:
                 return result.target
             # The caller spoke up after all: back to the queue they came from.
             return await self.queue(ctx, Placement(placement.queue, (), placement.priority))
-        if result == "answered":
-            return await self._after_agent(ctx, result)
+        if result == "answered" and served is not None:
+            return await self._after_agent(ctx, served)
         return result
 
     async def _line_sequence(self, ctx: CallContext, kind: LineClass) -> SequenceOutcome | None:
@@ -389,16 +409,36 @@ class MenuCall:
             log_line,
         )
 
-    async def _after_agent(self, ctx: CallContext, disposition: str) -> str:
-        """The conversation is over. A caller still on the line hears goodbye (the
-        satisfaction survey comes with the recording issue)."""
-        if not self.channel.hung_up:
+    async def _after_agent(self, ctx: CallContext, served: Served) -> str:
+        """The conversation is over. A caller the agent hung up on hears the satisfaction
+        survey (R-6), unless the agent switched it off for this call; then goodbye."""
+        if not served.caller_stayed or self.channel.hung_up:
+            return "answered"
+        await self.services.next_recording_segment(self.call_id, self.channel)
+        plan = self.services.survey
+        if plan.enabled and served.survey:
+            asked = await ask(self.channel, lambda p: prompt_media(p, ctx.language), plan.timeout)
+            result, keys = asked.result, asked.keys
+        else:
+            result, keys = SurveyResult.OFF, ""
             try:
                 await self.channel.play([prompt_media("goodbye", ctx.language)], barge_in=False)
                 await self.channel.hangup()
             except CallerHungUp:
                 pass
-        return disposition
+        if plan.enabled:
+            await self.services.surveys.add(
+                self.call_id, served.agent, served.queue, ctx.caller, result, keys
+            )
+            await self.store.log(
+                self.call_id,
+                "survey",
+                agent=served.agent,
+                queue=served.queue,
+                result=result.value,
+                keys=keys,
+            )
+        return "answered"
 
     async def _converse(self, leg: str, bridge: str) -> None:
         """Caller and agent talk; when one hangs up, the other is hung up and the bridge

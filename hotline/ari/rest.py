@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -84,6 +84,24 @@ class AriRest:
                 return await resp.read()
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise AriUnavailable(f"GET {path}: {exc}", method="GET", path=path) from None
+
+    async def download_to(self, path: str, write: Callable[[bytes], object]) -> int:
+        """Stream a GET's body to ``write`` in pieces (a long recording need not fit in
+        memory); returns the byte count. ``write`` may raise OSError (a full disk): it
+        propagates as is."""
+        size = 0
+        try:
+            async with self._http().get(
+                self.base_url + path, timeout=aiohttp.ClientTimeout(total=None, sock_read=30)
+            ) as resp:
+                if resp.status >= 400:
+                    raise error_for_status(resp.status, resp.reason or "", "GET", path)
+                async for piece in resp.content.iter_chunked(64 * 1024):
+                    write(piece)
+                    size += len(piece)
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise AriUnavailable(f"GET {path}: {exc}", method="GET", path=path) from None
+        return size
 
     # --- asterisk / applications -------------------------------------------------
     async def ping(self) -> dict[str, Any]:
@@ -252,6 +270,10 @@ class AriRest:
 
     async def stop_playback(self, playback_id: str) -> None:
         await self.request("DELETE", f"/playbacks/{_q(playback_id)}")
+
+    async def live_recording(self, name: str) -> LiveRecording:
+        data = await self.request("GET", f"/recordings/live/{_q(name)}")
+        return LiveRecording.from_json(data)
 
     async def stop_recording(self, name: str) -> None:
         await self.request("POST", f"/recordings/live/{_q(name)}/stop")

@@ -45,11 +45,24 @@ class ActiveCall:
 
 
 class CallRegistry:
-    def __init__(self, ari: AriRest, app: str, store: CallStore, run_flow: FlowRunner) -> None:
+    def __init__(
+        self,
+        ari: AriRest,
+        app: str,
+        store: CallStore,
+        run_flow: FlowRunner,
+        on_closed: Callable[[str], None] = lambda _call_id: None,
+        self_ending: Callable[[str], bool] = lambda _leg: False,
+    ) -> None:
         self.ari = ari
         self.app = app
         self.store = store
         self.run_flow = run_flow
+        # Told each call id whose record was closed (its recording can be stored).
+        self.on_closed = on_closed
+        # Legs that end with their caller by themselves (a recording's snoop):
+        # reconciliation leaves them be, whichever call owns them.
+        self.self_ending = self_ending
         self.calls: dict[str, ActiveCall] = {}  # by caller channel id
         self.legs: dict[str, ActiveCall] = {}  # by leg channel id
         self._chores: set[asyncio.Task[None]] = set()  # small fire-and-forget clean-ups
@@ -140,6 +153,7 @@ class CallRegistry:
             await self.store.close_call(call_id, disposition)
         except Exception:
             log.exception("call %s: could not close its record (%s)", call_id, disposition)
+        self.on_closed(call_id)
 
     # --- reconciliation --------------------------------------------------------------------
     async def reconcile(self) -> None:
@@ -151,12 +165,13 @@ class CallRegistry:
         for channel_id, record in open_by_channel.items():
             if channel_id not in live and channel_id not in self.calls:
                 await self.store.close_call(record.id, "lost")
+                self.on_closed(record.id)
         owned_legs = {
             str(r.variables.get(LEG_KEY)) for r in open_by_channel.values() if r.variables
         }
         for channel_id in live - set(self.calls) - set(self.legs):
             if channel_id.startswith(LEG_PREFIX):
-                if channel_id not in owned_legs:
+                if channel_id not in owned_legs and not self.self_ending(channel_id):
                     self._spawn_hangup(channel_id)  # its call is gone: nobody to talk to
                 continue
             try:

@@ -39,7 +39,8 @@ class Centre:
     async def call(self, keys: str, caller_id: str, number: str = HOTLINE) -> Caller:
         caller = await self.tester.call(number, caller_id=caller_id)
         self.callers.append(caller)
-        await caller.press(keys)  # kept while the greeting plays; the menu takes them
+        if keys:
+            await caller.press(keys)  # kept while the greeting plays; the menu takes them
         return caller
 
     async def close(self) -> None:

@@ -11,6 +11,8 @@ from sqlalchemy import select
 from hotline.calls.models import CallEvent, CallRecord
 from hotline.calls.store import CallStore
 from hotline.db import make_engine, session_factory
+from ivr.survey import SurveyAnswer, Surveys
+from recordings.index import Recording, RecordingIndex, RecordingStatus
 from tests.harness.stack import Stack
 
 
@@ -47,5 +49,43 @@ async def events_of(stack: Stack, call_id: str) -> Sequence[CallEvent]:
     engine = make_engine(stack.config.db_url)
     try:
         return await CallStore(engine).events(call_id)
+    finally:
+        await engine.dispose()
+
+
+async def recording_of(
+    stack: Stack, call_id: str, timeout: float, status: str = RecordingStatus.STORED
+) -> Recording:
+    """The call's recording index row once it has ``status``, within timeout."""
+    deadline = time.monotonic() + timeout
+    engine = make_engine(stack.config.db_url)
+    try:
+        while True:
+            row = await RecordingIndex(engine).get(call_id)
+            if row is not None and row.status == status:
+                return row
+            if time.monotonic() >= deadline:
+                seen = "no row" if row is None else f"{row.status} ({row.error})"
+                raise AssertionError(
+                    f"recording of {call_id}: {seen}, not {status}, in {timeout} s"
+                )
+            await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
+
+
+async def survey_of(stack: Stack, call_id: str, timeout: float) -> SurveyAnswer:
+    """The call's stored survey answer, within timeout."""
+    deadline = time.monotonic() + timeout
+    engine = make_engine(stack.config.db_url)
+    try:
+        while True:
+            rows = await Surveys(engine).of_call(call_id)
+            if rows:
+                assert len(rows) == 1, f"call {call_id} has {len(rows)} survey answers"
+                return rows[0]
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"call {call_id}: no survey answer in {timeout} s")
+            await asyncio.sleep(0.2)
     finally:
         await engine.dispose()

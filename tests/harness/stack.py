@@ -71,6 +71,10 @@ def controller_settings(state: Path, ports: Ports) -> dict[str, object]:
             "reconnect_max_delay": 2.0,
         },
         "http": {"port": ports.controller_http},
+        # A caller who does not answer the survey is not kept long; a recording that
+        # could not be stored is tried again soon.
+        "survey": {"timeout": 3.0},
+        "recordings": {"retry_seconds": 2.0},
     }
 
 

@@ -54,7 +54,7 @@ async def test_agents_a_conversation_and_a_waiting_caller_survive_a_crash(
     assert "resumed" in [e.kind for e in await events_of(stack, waiting.id)]
     # The conversation is under the new controller: the agent hangs up, the call ends.
     await centre.phones["1001"].hang_up()
-    closed = await call_for(stack, "13800001201", 15, closed=True)
+    closed = await call_for(stack, "13800001201", 30, closed=True)  # after the survey
     assert closed.disposition == "answered"
     await talking.wait_me(lambda m: m["state"] in ("wrap-up", "ready"), 10, "off the call")
     await second.hangup()
