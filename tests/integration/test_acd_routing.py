@@ -85,6 +85,7 @@ async def test_wrap_up_blocks_offers_until_it_ends_and_break_holds_them(
     await phone.wait_call(2, 20)
     gap = phone.rang_at[1] - hung_up
     assert 2.5 <= gap <= 6, f"offered {gap:.1f} s after hanging up, wrap-up is 3 s"
+    await first.hangup()  # during the satisfaction survey
     assert (await call_for(centre.stack, "13800000301", 10, closed=True)).disposition == "answered"
     # On a break nothing is offered, even with a caller waiting; ready again, it rings.
     await desk.post("/api/me/state", {"state": "break", "reason": "tea"})
