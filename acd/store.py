@@ -16,17 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from acd.agents import AgentSession
-from hotline.db import Base, session_factory
+from hotline.db import Base, aware, session_factory
 from hotline.passwords import NO_SALT, hash_off_loop, matches, new_salt
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; they were stored as UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class AgentStateRow(Base):

@@ -42,7 +42,7 @@ from hotline.secrets import Secrets, phone_passwords
 from ivr import model
 from ivr.accounts import Accounts
 from ivr.blacklist import Blacklist
-from ivr.call import CallServices, DialPlan, MenuCall, SurveyPlan
+from ivr.call import CallServices, DialPlan, MenuCall
 from ivr.library import MenuLibrary
 from ivr.line.listener import forget_stale_listening
 from ivr.loader import load_menu
@@ -225,7 +225,7 @@ class Controller:
                 start_recording=recorder.start,
                 next_recording_segment=recorder.next_segment,
                 surveys=Surveys(engine),
-                survey=SurveyPlan(config.survey.enabled, config.survey.timeout),
+                survey=config.survey,
                 dialplan=DialPlan(
                     app=config.ari.app,
                     agent=config.pbx.agent_dial,

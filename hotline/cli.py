@@ -541,7 +541,7 @@ def cmd_recordings_list(
 
 
 def _recording_cells(row: Recording) -> list[str]:
-    from recordings.index import aware
+    from hotline.db import aware
 
     minutes, seconds = divmod(round(row.duration_s), 60)
     return [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -48,3 +50,8 @@ async def create_schema(engine: AsyncEngine) -> None:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; every one is stored as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -34,6 +34,7 @@ from hotline.calls.models import CallRecord
 from hotline.calls.registry import LEG_KEY
 from hotline.calls.session import CallChannel, CallerHungUp
 from hotline.calls.store import CallStore, now
+from hotline.config import SurveyConfig
 from hotline.pbx.instance import PROMPTS_IN_CONTAINER
 from ivr import model
 from ivr.accounts import Accounts
@@ -79,12 +80,6 @@ class DialPlan:
 
 
 @dataclass(frozen=True)
-class SurveyPlan:
-    enabled: bool  # survey.enabled: callers served by an agent are asked (R-6)
-    timeout: float  # seconds to press a key after the question
-
-
-@dataclass(frozen=True)
 class CallServices:
     """Everything a live call uses besides its channel, built at the composition root."""
 
@@ -105,7 +100,7 @@ class CallServices:
     # ... and on in a new piece after a conversation (recordings.recorder says why).
     next_recording_segment: Callable[[str, CallChannel], Awaitable[None]]
     surveys: Surveys
-    survey: SurveyPlan
+    survey: SurveyConfig
 
 
 def prompt_media(prompt_id: str, language: str) -> str:

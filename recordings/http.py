@@ -21,7 +21,8 @@ from typing import Any
 from aiohttp import web
 
 from acd.http import BadRequest, Forbidden, Identity, NotFound, _body, _json
-from recordings.index import Recording, RecordingIndex, RecordingStatus, Search, aware
+from hotline.db import aware
+from recordings.index import Recording, RecordingIndex, RecordingStatus, Search
 from recordings.retention import file_in_store, is_call_id
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from sqlalchemy import DateTime, Float, Integer, String, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hotline.db import Base, session_factory
+from hotline.db import Base, aware, session_factory
 
 
 class RecordingStatus:
@@ -112,11 +112,6 @@ class Search:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 100
-
-
-def aware(at: datetime) -> datetime:
-    """SQLite gives naive datetimes back; they were stored in UTC."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def as_list(values: Sequence[str]) -> str:

@@ -44,7 +44,8 @@ from hotline.calls.registry import LEG_PREFIX
 from hotline.calls.session import CallChannel
 from hotline.calls.store import CallStore
 from hotline.config import RecordingsConfig
-from recordings.index import RecordingIndex, RecordingStatus, as_list, aware
+from hotline.db import aware
+from recordings.index import RecordingIndex, RecordingStatus, as_list
 
 log = logging.getLogger(__name__)
 

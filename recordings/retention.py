@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from hotline.db import aware
 from hotline.errors import ConfigError
-from recordings.index import Recording, RecordingIndex, RecordingStatus, aware
+from recordings.index import Recording, RecordingIndex, RecordingStatus
 
 log = logging.getLogger(__name__)
 

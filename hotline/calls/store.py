@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotline.calls.models import CallEvent, CallRecord
-from hotline.db import session_factory
+from hotline.db import aware, session_factory
 
 
 def now() -> datetime:
@@ -99,9 +99,7 @@ class CallStore:
             if record is None or record.ended_at is not None:
                 return
             ended = now()
-            started = record.started_at
-            if started.tzinfo is None:  # SQLite returns naive datetimes
-                started = started.replace(tzinfo=UTC)
+            started = aware(record.started_at)
             record.ended_at = ended
             record.duration_s = round((ended - started).total_seconds(), 3)
             record.disposition = disposition

@@ -17,7 +17,6 @@ import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,7 +26,7 @@ from hotline.ari.events import EventLog, EventStream
 from hotline.ari.models import Event
 from hotline.ari.rest import AriRest
 from hotline.calls.store import CallStore
-from hotline.db import make_engine
+from hotline.db import aware, make_engine
 from hotline.errors import HotlineError
 from ivr.scenario import hearing
 from ivr.scenario.call import CallEnded, CallNotAnswered, TimelineEvent
@@ -243,7 +242,7 @@ class LiveCall:
                 return []
             self._call_id = record.id
         rows = await store.events(self._call_id)
-        return [TimelineEvent(_aware(row.at), row.kind, dict(row.data or {})) for row in rows]
+        return [TimelineEvent(aware(row.at), row.kind, dict(row.data or {})) for row in rows]
 
     async def hangup(self) -> None:
         with contextlib.suppress(AriNotFound):
@@ -256,8 +255,3 @@ def _is_up(event: Event) -> bool:
 
 def _stasis_start(channel_id: str) -> Callable[[Event], bool]:
     return lambda e: e.type == "StasisStart" and e.about(channel_id)
-
-
-def _aware(at: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the controller writes UTC."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
