@@ -49,6 +49,18 @@ def make_http_app(
             return await handler(request)
         except HotlineError as exc:
             return web.json_response(exc.as_dict(), status=exc.http_status)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            # aiohttp's own refusals (no such route, method not allowed) get the same
+            # JSON shape as ours, so clients parse every error one way.
+            reason = {404: "not-found", 405: "method-not-allowed"}.get(exc.status, "http-error")
+            body = {
+                "error_id": reason,
+                "message": f"{exc.reason}: {request.method} {request.path}",
+                "details": {},
+            }
+            return web.json_response(body, status=exc.status, headers=_kept(exc))
 
     @web.middleware
     async def admin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -79,3 +91,8 @@ def make_http_app(
 
 def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
+
+
+def _kept(exc: web.HTTPException) -> dict[str, str]:
+    """Headers of an aiohttp refusal that clients need (Allow on a 405)."""
+    return {k: v for k, v in exc.headers.items() if k in ("Allow",)}

@@ -346,10 +346,19 @@ class MenuCall:
         return QueueCall(self.call_id, self.channel, ctx.language, ports)
 
     async def queue(self, ctx: CallContext, placement: Placement) -> str | None:
-        """Wait in the ACD's queue; None when nobody could take the call there."""
+        """Wait in the ACD's queue; None when nobody could take the call there.
+
+        The menu's ears (a snoop on the caller for the line checks) are off meanwhile:
+        the checks are the menu's, and one audiohook fewer on the caller's channel while
+        it is bridged with an agent is one fewer that can upset the recording's."""
+        listened = self.listener is not None
+        await self._stop_listening()
         queued = self._queue_call(ctx)
         result = await queued.run(placement)
-        return await self._after_queue(ctx, placement, result, queued.served)
+        outcome = await self._after_queue(ctx, placement, result, queued.served)
+        if listened and outcome is None and not self.channel.hung_up:
+            await self._start_listening()  # back in the menu
+        return outcome
 
     async def _after_queue(
         self,

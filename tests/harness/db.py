@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from hotline.calls.models import CallEvent, CallRecord
 from hotline.calls.store import CallStore
-from hotline.db import make_engine, session_factory
+from hotline.db import aware, make_engine, session_factory
 from ivr.survey import SurveyAnswer, Surveys
 from recordings.index import Recording, RecordingIndex, RecordingStatus
 from tests.harness.stack import Stack
@@ -87,5 +88,18 @@ async def survey_of(stack: Stack, call_id: str, timeout: float) -> SurveyAnswer:
             if time.monotonic() >= deadline:
                 raise AssertionError(f"call {call_id}: no survey answer in {timeout} s")
             await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
+
+
+async def age_recording(stack: Stack, call_id: str, days: int) -> None:
+    """Make a stored recording look ``days`` old (its start moved back), for retention."""
+    engine = make_engine(stack.config.db_url)
+    try:
+        row = await RecordingIndex(engine).get(call_id)
+        assert row is not None, f"no recording of {call_id}"
+        await RecordingIndex(engine).update(
+            call_id, started_at=aware(row.started_at) - timedelta(days=days)
+        )
     finally:
         await engine.dispose()

@@ -5,12 +5,16 @@ and heard."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from pathlib import Path
 
+import aiohttp
+
 from ivr.scenario import hearing
 from tests.harness.centre import Centre
-from tests.harness.db import call_for, events_of, survey_of
+from tests.harness.cli import hotline
+from tests.harness.db import age_recording, call_for, events_of, recording_of, survey_of
 from tests.harness.tester import Caller
 
 
@@ -107,3 +111,61 @@ async def test_survey_hang_up_invalid_key_switched_off_and_no_key(centre: Centre
     await call_for(stack, "13800002104", 10, closed=True)
     kinds = [e.kind for e in await events_of(stack, silent_id)]
     assert kinds.count("survey") == 1 and kinds.index("survey") < kinds.index("ended")
+
+
+async def test_recordings_are_each_agents_own_and_purge_takes_only_the_expired(
+    centre: Centre,
+) -> None:
+    """Over the real stack: two agents' calls are recorded and stored; an agent is
+    refused another's recording (403) and malformed or traversing ids (400), plays
+    their own with a range (206); a purge removes only the recording past retention."""
+    stack = centre.stack
+    one, two = await centre.agent("1001"), await centre.agent("1002")
+    first, first_id, _ = await survey_call(centre, "4", "13800002201", "1001")
+    second, second_id, _ = await survey_call(centre, "22", "13800002202", "1002")
+    for caller in (first, second):
+        await caller.hangup()
+    rows = [await recording_of(stack, call, 30) for call in (first_id, second_id)]
+    assert [r.agent_list() for r in rows] == [["1001"], ["1002"]]
+
+    # 1002 may not see 1001's call, nor search for 1001's recordings.
+    status, body = await two.request("GET", f"/api/recordings/{first_id}")
+    assert (status, body["error_id"]) == (403, "forbidden")
+    status, body = await two.request("GET", f"/api/recordings/{first_id}/audio")
+    assert status == 403
+    status, body = await two.request("GET", "/api/recordings?agent=1001")
+    assert status == 403
+    mine = await two.get("/api/recordings")
+    assert [r["call"] for r in mine["recordings"]] == [second_id]
+    # Malformed ids and traversal are refused before anything is looked up.
+    for bad in ("not-a-call", f"{first_id}x", f"{first_id[:-1]}%00"):
+        status, body = await two.request("GET", f"/api/recordings/{bad}/audio")
+        assert (status, body.get("error_id")) == (400, "bad-request"), (bad, status, body)
+    # An encoded slash stays in the id (400); dots are resolved away (404: no route).
+    refused = {"..%2F..%2Fhotline.db": 400, "..": 404, "%2E%2E": 404}
+    for traversal, expected in refused.items():
+        status, body = await two.request("GET", f"/api/recordings/{traversal}/audio")
+        assert status == expected and body["error_id"], (traversal, status, body)
+    # Their own plays, and seeks.
+    async with aiohttp.ClientSession() as http:
+        async with http.get(
+            f"{two.base_url}/api/recordings/{second_id}/audio",
+            headers={"Authorization": f"Bearer {two.token}", "Range": "bytes=0-43"},
+        ) as response:
+            assert response.status == 206
+            assert (await response.read())[:4] == b"RIFF"
+    # 1001 sees theirs.
+    assert (await one.get(f"/api/recordings/{first_id}"))["call"] == first_id
+
+    # Retention: the first call is made 200 days old; the purge takes it and nothing else.
+    store = stack.config.recordings_store
+    await age_recording(stack, first_id, days=200)
+    code, out, err = await hotline("--config", str(stack.config_file), "recordings", "purge")
+    assert code == 0, err
+    assert first_id in out and second_id not in out
+    assert not (store / rows[0].path).exists() and not (store / rows[0].timeline_path).exists()
+    kept = store / rows[1].path
+    assert hashlib.sha256(kept.read_bytes()).hexdigest() == rows[1].sha256
+    gone = await recording_of(stack, first_id, 5, status="purged")
+    assert gone.purged_at is not None
+    assert (await recording_of(stack, second_id, 5)).status == "stored"

@@ -1,8 +1,10 @@
 """UNFINISHED (issue 6): the whole-call recording check. Not collected by pytest (the
-file name does not start with test_). It fails today: the agent's voice is sometimes
-missing from the recording (Asterisk's spy audiohook with spy=both on the caller's channel
-loses the bridge's audio written to the caller in some runs). See the handoff note.
-Move it back into tests/integration/test_recording.py once the recording is reliable."""
+file name does not start with test_). It fails today: Asterisk 22's audiohooks on the
+caller's channel (a spy=both snoop, and MixMonitor too, tried in session 2) lose what is
+written to the caller in one phase of the call or another: either the agent's voice
+through the bridge, or the survey played after the agent has gone, varying by run. See
+the handoff note for the bridge-recording design that avoids audiohooks. Move it back
+into tests/integration/test_recording.py once the recording is reliable."""
 
 from __future__ import annotations
 
