@@ -52,6 +52,10 @@ from recordings.http import RecordingsApi
 from recordings.index import RecordingIndex
 from recordings.messages import VoiceMessages
 from recordings.recorder import Recorder, is_recording_leg
+from recordings.retention import PurgeResult, purge
+from reports.http import ReportsApi
+from reports.metrics import MetricsEndpoint, agents_by_state, waiting_by_queue
+from reports.store import today_by_queue
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +151,18 @@ class Controller:
         ) -> str:
             return await MenuCall(call_id, channel, services, dialled).run(resume)
 
+        async def purge_recordings() -> PurgeResult:
+            result = await purge(
+                recording_index,
+                config.recordings_store,
+                config.recordings.retention_days,
+                dt.datetime.now(dt.UTC),
+                dry_run=False,
+            )
+            if result.calls:
+                log.info("purged %d recordings past retention", len(result.calls))
+            return result
+
         recorder = Recorder(
             ari,
             recording_index,
@@ -156,6 +172,7 @@ class Controller:
             config.ari.app,
             attach_leg=lambda leg, caller: registry.attach_leg(leg, caller),
             detach_leg=lambda leg: registry.detach_leg(leg),
+            purge=purge_recordings,
         )
         registry = CallRegistry(
             ari,
@@ -194,6 +211,15 @@ class Controller:
                     agent_api.routes,
                     RecordingsApi(
                         recording_index, config.recordings_store, agent_api.identity
+                    ).routes,
+                    ReportsApi(engine, config.reports, agent_api.identity).routes,
+                    MetricsEndpoint(
+                        queues=lambda: today_by_queue(
+                            engine, config.reports, dt.datetime.now(dt.UTC)
+                        ),
+                        agents=lambda: agents_by_state(acd),
+                        waiting=lambda: waiting_by_queue(acd),
+                        recorder=lambda: recorder.metrics,
                     ).routes,
                 ],
             )

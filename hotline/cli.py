@@ -22,6 +22,7 @@ from hotline.pbx.image import ensure_image
 from hotline.pbx.instance import Instance
 from hotline.pbx.podman import Podman
 from hotline.secrets import ensure_secrets
+from reports.kpis import DIMENSIONS
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -182,6 +183,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     recs_purge.add_argument("--dry-run", action="store_true", help="only show what would go")
     recs_purge.set_defaults(handler=cmd_recordings_purge)
+
+    report = sub.add_parser("report", help="call-centre KPIs from the call log")
+    report.add_argument(
+        "--by", default="queue", choices=DIMENSIONS, help="the grouping (default: queue)"
+    )
+    report.add_argument(
+        "--since", type=_instant, help="calls started at or after (ISO; naive is UTC)"
+    )
+    report.add_argument("--until", type=_instant, help="calls started before (ISO; naive is UTC)")
+    report.add_argument(
+        "--charts", type=Path, metavar="DIR", help="also write calls-by-hour.png and queues.png"
+    )
+    report.set_defaults(handler=cmd_report)
 
     check = sub.add_parser("config", help="show the effective configuration")
     check.add_argument("action", choices=["check"])
@@ -659,6 +673,31 @@ def cmd_recordings_purge(
         summary = f"{count} removed, {freed} freed"
     say(f"retention {days} days (before {result.cutoff:%Y-%m-%d %H:%M} UTC): {summary}")
     return 1 if result.failed else 0
+
+
+def cmd_report(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    from reports.kpis import CallFacts, kpis
+    from reports.store import call_facts
+    from reports.tables import render
+
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        print("hotline: --since must be before --until", file=sys.stderr)
+        return 1
+
+    async def run(engine: AsyncEngine) -> list[CallFacts]:
+        return await call_facts(engine, args.since, args.until)
+
+    calls = on_database(config, run)
+    threshold, tz = config.reports.service_level_seconds, config.reports.timezone
+    print(render(kpis(calls, args.by, threshold, tz), args.by), end="")
+    if args.charts is not None:
+        from reports.charts import write_charts
+
+        per_hour = kpis(calls, "hour", threshold, tz)
+        per_queue = kpis(calls, "queue", threshold, tz)
+        for path in write_charts(per_hour, per_queue, args.charts):
+            say(f"chart written to {path}")
+    return 0
 
 
 def cmd_config(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import math
 import typing
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,26 @@ def _compression(value: str) -> str | None:
 
 def _nonempty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
+
+
+def _at_least(least: int) -> Callable[[int], str | None]:
+    def check(value: int) -> str | None:
+        return None if value >= least else f"must be at least {least}"
+
+    return check
+
+
+def _positive(value: float) -> str | None:
+    return None if 0 < value < math.inf else "must be a number more than 0"
+
+
+def _time_zone(value: str) -> str | None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a folder of the zone database such as "Asia".
+        return "expected an IANA time zone name like Asia/Shanghai"
+    return None
 
 
 def _check(fn: Callable[[Any], str | None]) -> dict[str, Any]:
@@ -143,10 +165,10 @@ class RecordingsConfig:
     store_dir: Path = Path("")
     # Recordings older than this many days are deleted by the daily purge (and
     # `hotline recordings purge`); nothing younger is ever deleted.
-    retention_days: int = 180
+    retention_days: int = field(default=180, metadata=_check(_at_least(1)))
     # The store's disk budget in MB (0: no limit). A recording that would go over it
     # stays on the PBX, is counted as a failure in /metrics, and is retried later.
-    max_store_mb: int = 0
+    max_store_mb: int = field(default=0, metadata=_check(_at_least(0)))
     # Also keep a compressed copy (mp3 or ogg, through pydub and ffmpeg); empty: none.
     compress: str = field(default="", metadata=_check(_compression))
     # How often recordings that could not be stored are tried again, in seconds.
@@ -167,9 +189,9 @@ class ReportsConfig:
     """Call-centre KPIs (R-8)."""
 
     # Answered within this many seconds counts towards the service level.
-    service_level_seconds: float = 20.0
+    service_level_seconds: float = field(default=20.0, metadata=_check(_positive))
     # The time zone of the hour, day and month buckets.
-    timezone: str = "Asia/Shanghai"
+    timezone: str = field(default="Asia/Shanghai", metadata=_check(_time_zone))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 
@@ -121,6 +123,8 @@ async def test_recordings_are_each_agents_own_and_purge_takes_only_the_expired(
     their own with a range (206); a purge removes only the recording past retention."""
     stack = centre.stack
     one, two = await centre.agent("1001"), await centre.agent("1002")
+    began = datetime.now(UTC).isoformat()
+    before = await metrics_of(one.base_url)
     first, first_id, _ = await survey_call(centre, "4", "13800002201", "1001")
     second, second_id, _ = await survey_call(centre, "22", "13800002202", "1002")
     for caller in (first, second):
@@ -135,8 +139,10 @@ async def test_recordings_are_each_agents_own_and_purge_takes_only_the_expired(
     assert status == 403
     status, body = await two.request("GET", "/api/recordings?agent=1001")
     assert status == 403
-    mine = await two.get("/api/recordings")
-    assert [r["call"] for r in mine["recordings"]] == [second_id]
+    mine = (await two.get("/api/recordings"))["recordings"]
+    assert all("1002" in r["agents"] for r in mine) and second_id in [r["call"] for r in mine]
+    since = await two.get(f"/api/recordings?since={quote(began)}")
+    assert [r["call"] for r in since["recordings"]] == [second_id]
     # Malformed ids and traversal are refused before anything is looked up.
     for bad in ("not-a-call", f"{first_id}x", f"{first_id[:-1]}%00"):
         status, body = await two.request("GET", f"/api/recordings/{bad}/audio")
@@ -157,6 +163,22 @@ async def test_recordings_are_each_agents_own_and_purge_takes_only_the_expired(
     # 1001 sees theirs.
     assert (await one.get(f"/api/recordings/{first_id}"))["call"] == first_id
 
+    # The same calls in the supervisors' report and in /metrics (agents may not report).
+    supervisor = await centre.agent("9001", ready=False)
+    status, body = await one.request("GET", "/api/reports?by=agent")
+    assert (status, body["error_id"]) == (403, "forbidden")
+    status, body = await supervisor.request("GET", "/api/reports?by=colour")
+    assert (status, body["details"]["field"]) == (400, "by")
+    report = await supervisor.get(f"/api/reports?by=agent&since={quote(began)}")
+    assert {a: report["rows"][a]["answered"] for a in report["rows"]} == {"1001": 1, "1002": 1}
+    after = await metrics_of(one.base_url)
+    for name, more in [
+        ("hotline_recordings_stored_total", 2),
+        ('hotline_queue_answered{queue="complaints"}', 1),
+        ('hotline_queue_answered{queue="repair"}', 1),
+    ]:
+        assert after.get(name, 0) - before.get(name, 0) == more, (name, before, after)
+
     # Retention: the first call is made 200 days old; the purge takes it and nothing else.
     store = stack.config.recordings_store
     await age_recording(stack, first_id, days=200)
@@ -169,3 +191,12 @@ async def test_recordings_are_each_agents_own_and_purge_takes_only_the_expired(
     gone = await recording_of(stack, first_id, 5, status="purged")
     assert gone.purged_at is not None
     assert (await recording_of(stack, second_id, 5)).status == "stored"
+
+
+async def metrics_of(base_url: str) -> dict[str, float]:
+    """The controller's /metrics samples by name and labels."""
+    async with aiohttp.ClientSession() as http, http.get(f"{base_url}/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    samples = [line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#")]
+    return {name: float(value) for name, value in samples}

@@ -1,0 +1,120 @@
+"""The reports API: supervisors only, checked parameters, and KPI rows over the call log."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from acd.http import Identity
+from acd.model import Role
+from hotline.config import ReportsConfig
+from hotline.db import create_schema, make_engine
+from hotline.http import AdminActions, Unauthorized, make_http_app
+from reports.http import ReportsApi, openapi_paths
+from reports.kpis import DIMENSIONS
+from tests.unit.test_reports_store import DAY, abandoned, add_call, answered
+
+Client = TestClient[web.Request, web.Application]
+
+AGENT = {"Authorization": "Bearer 1001:agent"}
+SUPERVISOR = {"Authorization": "Bearer 2001:supervisor"}
+
+
+async def identify(request: web.Request) -> Identity:
+    """Stands in for token lookup: ``Bearer <agent>:<role>``."""
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    agent, _, role = token.partition(":")
+    if not agent or not role:
+        raise Unauthorized("log in first")
+    return Identity(agent, Role(role))
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[Client]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}")
+    await create_schema(engine)
+    await add_call(engine, "c1", DAY, answered("sales", 5))
+    await add_call(engine, "c2", DAY + timedelta(hours=1), abandoned("sales"))
+    await add_call(engine, "c3", DAY + timedelta(hours=2), answered("support", 30), "4008002")
+    config = ReportsConfig(service_level_seconds=10, timezone="UTC")
+    app = make_http_app(
+        health=lambda: {"ari": {"connected": True}},
+        admin_token="admin",
+        admin=AdminActions(reload_menu=_nothing, menu_info=dict),
+        more_routes=[ReportsApi(engine, config, identify).routes],
+    )
+    client: Client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+        await engine.dispose()
+
+
+async def _nothing() -> dict[str, Any]:
+    return {}
+
+
+async def get_json(
+    client: Client, path: str, headers: dict[str, str], status: int = 200
+) -> dict[str, Any]:
+    response = await client.get(path, headers=headers)
+    assert response.status == status, await response.text()
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+async def test_agents_may_not_see_reports(client: Client) -> None:
+    body = await get_json(client, "/api/reports", AGENT, status=403)
+    assert body["error_id"] == "forbidden"
+    await get_json(client, "/api/reports", {}, status=401)
+
+
+async def test_a_report_by_queue(client: Client) -> None:
+    body = await get_json(client, "/api/reports", SUPERVISOR)
+    assert body["by"] == "queue" and body["since"] is None and body["until"] is None
+    assert body["threshold_s"] == 10 and body["timezone"] == "UTC"
+    assert sorted(body["rows"]) == ["sales", "support"]
+    sales = body["rows"]["sales"]
+    assert (sales["offered"], sales["answered"], sales["abandoned"]) == (2, 1, 1)
+    assert sales["service_level"] == 0.5 and sales["asa"] == 5.0
+    assert body["rows"]["support"]["service_level"] == 0.0  # 30 s > the 10 s threshold
+
+
+async def test_a_report_over_a_period_and_other_groupings(client: Client) -> None:
+    since = (DAY + timedelta(minutes=30)).isoformat().replace("+", "%2B")
+    until = (DAY + timedelta(hours=2)).replace(tzinfo=None).isoformat()  # naive: UTC
+    body = await get_json(client, f"/api/reports?by=hour&since={since}&until={until}", SUPERVISOR)
+    assert body["since"] == "2026-11-22T01:30:00+00:00"
+    assert body["until"] == "2026-11-22T03:00:00+00:00"
+    assert list(body["rows"]) == ["2026-11-22 02"]  # only c2, in UTC hours
+    assert body["rows"]["2026-11-22 02"]["abandoned"] == 1
+
+    body = await get_json(client, "/api/reports?by=all", SUPERVISOR)
+    assert body["rows"]["all"]["calls"] == 3 and body["rows"]["all"]["offered"] == 3
+
+
+async def test_bad_parameters_are_400_naming_the_field(client: Client) -> None:
+    body = await get_json(client, "/api/reports?by=weather", SUPERVISOR, status=400)
+    assert body["error_id"] == "bad-request"
+    assert body["details"] == {"field": "by", "allowed": list(DIMENSIONS)}
+    assert all(name in body["message"] for name in DIMENSIONS)
+    for name in ("since", "until"):
+        body = await get_json(client, f"/api/reports?{name}=yesterday", SUPERVISOR, status=400)
+        assert body["details"]["field"] == name
+    same = "2026-11-22T01:00:00"
+    body = await get_json(client, f"/api/reports?since={same}&until={same}", SUPERVISOR, status=400)
+    assert body["details"]["field"] == "since"
+
+
+def test_the_openapi_paths_describe_the_route() -> None:
+    operation = openapi_paths()["/api/reports"]["get"]
+    assert {p["name"] for p in operation["parameters"]} == {"by", "since", "until"}
+    assert "403" in operation["responses"]
