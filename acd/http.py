@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -21,6 +22,7 @@ from acd.agents import Status
 from acd.engine import Acd
 from acd.model import Role
 from acd.store import AcdStore
+from hotline.db import aware
 from hotline.errors import HotlineError
 from hotline.http import Unauthorized
 from ivr.blacklist import Blacklist, BlacklistRequest
@@ -624,3 +626,21 @@ def openapi_document() -> dict[str, Any]:
             "/api/events": {"get": op("live events over a WebSocket (token= in the query)")},
         },
     }
+
+
+def query_instant(query: Mapping[str, str], name: str) -> datetime | None:
+    """An ISO date-time from the query, in UTC (a naive one is taken as UTC already),
+    because the database keeps UTC and SQLite compares the text without offsets. Shared
+    by the recordings' and the reports' APIs."""
+    text = query.get(name, "")
+    if not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(
+            f"{name}: an ISO date-time like 2026-11-22T08:00:00+08:00 "
+            f"(send + as %2B in a query), got {text!r}",
+            field=name,
+        ) from None
+    return aware(at).astimezone(UTC)

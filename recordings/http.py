@@ -14,14 +14,12 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from acd.http import BadRequest, Forbidden, Identity, NotFound, _body, _json
-from hotline.db import aware
+from acd.http import BadRequest, Forbidden, Identity, NotFound, _body, _json, query_instant
 from recordings.index import Recording, RecordingIndex, RecordingStatus, Search
 from recordings.retention import file_in_store, is_call_id
 
@@ -60,7 +58,7 @@ class RecordingsApi:
                     asked_for=agent,
                 )
             agent = who.agent  # an agent's search is always narrowed to their own calls
-        since, until = _instant(query, "since"), _instant(query, "until")
+        since, until = query_instant(query, "since"), query_instant(query, "until")
         if since is not None and until is not None and since >= until:
             raise BadRequest("since: must be before until", field="since")
         rows = await self.index.search(
@@ -178,23 +176,6 @@ class RecordingsApi:
             return []
         events = data.get("events") if isinstance(data, dict) else None
         return events if isinstance(events, list) else []
-
-
-def _instant(query: Mapping[str, str], name: str) -> datetime | None:
-    """An ISO date-time from the query, in UTC (a naive one is taken as UTC already),
-    because the index keeps UTC and SQLite compares the text without offsets."""
-    text = query.get(name, "")
-    if not text:
-        return None
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadRequest(
-            f"{name}: an ISO date-time like 2026-11-22T08:00:00+08:00 "
-            f"(send + as %2B in a query), got {text!r}",
-            field=name,
-        ) from None
-    return aware(at).astimezone(UTC)
 
 
 def _limit(query: Mapping[str, str]) -> int:

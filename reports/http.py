@@ -8,16 +8,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.http import BadRequest, Forbidden, Identity, _json
+from acd.http import BadRequest, Forbidden, Identity, _json, query_instant
 from hotline.config import ReportsConfig
-from hotline.db import aware
 from reports.kpis import DIMENSIONS, kpis
 from reports.store import call_facts
 
@@ -49,7 +47,7 @@ class ReportsApi:
                 field="by",
                 allowed=list(DIMENSIONS),
             )
-        since, until = _instant(query, "since"), _instant(query, "until")
+        since, until = query_instant(query, "since"), query_instant(query, "until")
         if since is not None and until is not None and since >= until:
             raise BadRequest("since: must be before until", field="since")
         calls = await call_facts(self.engine, since, until)
@@ -66,22 +64,6 @@ class ReportsApi:
                 "rows": {key: row.as_dict() for key, row in rows.items()},
             }
         )
-
-
-def _instant(query: Mapping[str, str], name: str) -> datetime | None:
-    """An ISO date-time from the query, in UTC (a naive one is taken as UTC)."""
-    text = query.get(name, "")
-    if not text:
-        return None
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadRequest(
-            f"{name}: an ISO date-time like 2026-11-22T08:00:00+08:00 "
-            f"(send + as %2B in a query), got {text!r}",
-            field=name,
-        ) from None
-    return aware(at).astimezone(UTC)
 
 
 def openapi_paths() -> dict[str, Any]:
