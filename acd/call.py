@@ -267,12 +267,11 @@ class QueueCall:
         return "callback"
 
     async def _music(self, on: bool, waiter: Waiter) -> None:
-        ari = self.channel.ari
         if on:
             music = self.acd.queue(waiter.call.queue).music
-            await legs.quietly(ari.start_moh(self.channel.channel_id, music))
+            await legs.quietly(self.channel.start_music(music))
         else:
-            await legs.quietly(ari.stop_moh(self.channel.channel_id))
+            await legs.quietly(self.channel.stop_music())
 
     # --- the agent --------------------------------------------------------------------------
     async def _ring(self, waiter: Waiter, agent: str, extension: str) -> str | Handover | None:
@@ -472,16 +471,16 @@ class Conversation:
         raise ActionRefused(f"unknown action '{action}'", action=action)
 
     async def _hold(self, hold: bool) -> None:
-        """保持: the caller leaves the bridge for music on hold; the agent hears silence."""
+        """保持: the agent steps out of the call's bridge and hears silence; the caller
+        hears music on hold there (and so does the recording)."""
         if hold == self.on_hold:
             return
-        channel_id = self.channel.channel_id
         if hold:
-            await self.ari.remove_from_bridge(self.bridge, [channel_id])
-            await legs.quietly(self.ari.start_moh(channel_id, "default"))
+            await self.ari.remove_from_bridge(self.bridge, [self.leg])
+            await legs.quietly(self.channel.start_music("default"))
         else:
-            await legs.quietly(self.ari.stop_moh(channel_id))
-            await self.ari.add_to_bridge(self.bridge, [channel_id])
+            await legs.quietly(self.channel.stop_music())
+            await self.ari.add_to_bridge(self.bridge, [self.leg])
         self.on_hold = hold
 
     async def _supervise(self, how: str, supervisor: str, extension: str) -> dict[str, Any]:
@@ -543,12 +542,15 @@ class Conversation:
         return {"supervisor": supervisor, "mode": how}
 
     async def end(self) -> None:
-        """Hang up every leg this conversation holds and remove its bridges."""
+        """Hang up every leg this conversation holds and remove its side bridges (the
+        call's own bridge stays: the caller may hear the survey or wait again)."""
         plan = self.ports.legs
         for channel_id in [self.leg, *self.extras]:
             await legs.quietly(self.ari.hangup(channel_id))
             plan.detach(channel_id)
-        for bridge in [self.bridge, *self.side_bridges]:
+        if self.on_hold:
+            await legs.quietly(self.channel.stop_music())
+        for bridge in self.side_bridges:
             await legs.quietly(self.ari.destroy_bridge(bridge))
         await asyncio.shield(self.acd.call_ended(self.agent, self.call.call_id, self.queue))
 

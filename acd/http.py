@@ -92,8 +92,10 @@ class AgentApi:
         history: Callable[[str], Awaitable[dict[str, Any]]],
         blacklist: Blacklist,
         outside_transfer: bool = False,
+        more_paths: Mapping[str, Any] | None = None,
     ) -> None:
         self.blacklist = blacklist
+        self.more_paths = dict(more_paths or {})  # other capabilities' routes, for the doc
         self.acd = acd
         self.store = store
         self.events = events
@@ -488,7 +490,7 @@ class AgentApi:
                 return
 
     async def openapi(self, _request: web.Request) -> web.Response:
-        return _json(openapi_document())
+        return _json(openapi_document(self.more_paths))
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -526,8 +528,9 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
-def openapi_document() -> dict[str, Any]:
-    """The API as OpenAPI 3.1: paths, who may call them, and the error shape."""
+def openapi_document(more_paths: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The API as OpenAPI 3.1: paths, who may call them, and the error shape; with
+    ``more_paths``, the routes other capabilities serve under /api (recordings, reports)."""
     bearer: list[dict[str, list[str]]] = [{"token": []}]
 
     def op(summary: str, supervisor: bool = False, body: dict[str, Any] | None = None) -> Any:
@@ -591,7 +594,8 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         },
-        "paths": {
+        "paths": dict(more_paths or {})
+        | {
             "/api/login": {"post": login},
             "/api/logout": {"post": op("log out (after the current call) and end every token")},
             "/api/me": {"get": op("my state, skills and queues")},

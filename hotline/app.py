@@ -49,11 +49,13 @@ from ivr.loader import load_menu
 from ivr.survey import Surveys
 from prompts.build import load_catalogue
 from recordings.http import RecordingsApi
+from recordings.http import openapi_paths as recordings_paths
 from recordings.index import RecordingIndex
 from recordings.messages import VoiceMessages
-from recordings.recorder import Recorder, is_recording_leg
+from recordings.recorder import Recorder
 from recordings.retention import PurgeResult, purge
 from reports.http import ReportsApi
+from reports.http import openapi_paths as reports_paths
 from reports.metrics import MetricsEndpoint, agents_by_state, waiting_by_queue
 from reports.store import today_by_queue
 
@@ -144,6 +146,7 @@ class Controller:
             history=lambda call_id: screen_pop(store, acd_files.current, call_id),
             blacklist=Blacklist(engine),
             outside_transfer=config.acd.outside_transfer,
+            more_paths=recordings_paths() | reports_paths(),
         )
 
         async def run_flow(
@@ -169,9 +172,6 @@ class Controller:
             store,
             config.recordings,
             config.recordings_store,
-            config.ari.app,
-            attach_leg=lambda leg, caller: registry.attach_leg(leg, caller),
-            detach_leg=lambda leg: registry.detach_leg(leg),
             purge=purge_recordings,
         )
         registry = CallRegistry(
@@ -180,7 +180,6 @@ class Controller:
             store,
             run_flow,
             on_closed=recorder.call_ended,
-            self_ending=is_recording_leg,
         )
 
         async def on_connected() -> None:
@@ -249,7 +248,6 @@ class Controller:
                 recordings_dir=config.recordings_dir,
                 acd=acd,
                 start_recording=recorder.start,
-                next_recording_segment=recorder.next_segment,
                 surveys=Surveys(engine),
                 survey=config.survey,
                 dialplan=DialPlan(

@@ -28,7 +28,7 @@ from typing import Any
 from acd.call import Handover, Placement, QueueCall, QueuePorts, Served
 from acd.callbacks import Callbacks
 from acd.engine import Acd
-from hotline.ari.errors import AriError
+from hotline.ari.errors import AriError, AriNotFound
 from hotline.calls import legs
 from hotline.calls.models import CallRecord
 from hotline.calls.registry import LEG_KEY
@@ -44,7 +44,7 @@ from ivr.line.classifier import LineClass
 from ivr.line.listener import LineListener
 from ivr.line.live import ChannelLineIO
 from ivr.line.sequences import SequenceOutcome, check_line, run_sequence
-from ivr.runner import CallContext, Ended, MenuRunner
+from ivr.runner import KEY_EVENT, CallContext, Ended, MenuRunner
 from ivr.survey import SurveyResult, Surveys, ask
 from recordings.messages import VoiceMessages
 
@@ -95,10 +95,8 @@ class CallServices:
     dialplan: DialPlan
     recordings_dir: Path  # the PBX's; the line listener reads the caller's audio there
     acd: Acd
-    # Whole-call recording from answer (call id, the caller's channel, dialled number).
+    # Whole-call recording of the call's bridge (call id, the caller's channel, dialled).
     start_recording: Callable[[str, CallChannel, str], Awaitable[None]]
-    # ... and on in a new piece after a conversation (recordings.recorder says why).
-    next_recording_segment: Callable[[str, CallChannel], Awaitable[None]]
     surveys: Surveys
     survey: SurveyConfig
 
@@ -160,6 +158,7 @@ class MenuCall:
             menu_stack=list(resume.variables.get(STACK_KEY, [])),
         )
         stored = resume.variables
+        await self._enter_bridge()
         if resume.state == CallState.CONNECTED:
             leg = str(stored.get(LEG_KEY, ""))
             bridge = str(stored.get(BRIDGE_KEY, ""))
@@ -205,8 +204,21 @@ class MenuCall:
             priority=ctx.priority,
             language=ctx.language,
         )
+        await self._enter_bridge()
         await self.services.start_recording(self.call_id, self.channel, self.dialled)
         return await self._run_menu(menu, ctx, menu.start)
+
+    async def _enter_bridge(self) -> None:
+        """The caller into the call's own bridge (back into it after a restart), where
+        they hear everything from now on and which is recorded."""
+        bridge = legs.bridge_id(self.call_id)
+        self.services.attach_leg(bridge, self.channel.channel_id)  # its playbacks' events
+        try:
+            await legs.open_bridge(self.channel, bridge)
+        except AriNotFound:
+            raise CallerHungUp from None
+        except AriError as exc:  # the call still works, played to the channel, unrecorded
+            log.error("call %s: no bridge for the call: %s", self.call_id, exc)
 
     async def _refuse(self, verdict: Verdict) -> str:
         """A blacklisted caller: a short refusal, or no answer at all."""
@@ -224,6 +236,11 @@ class MenuCall:
 
     async def _run_menu(self, menu: model.Menu, ctx: CallContext, node: str) -> str:
         async def on_move(node_id: str, event: str) -> None:
+            if event.startswith(KEY_EVENT):
+                await self.store.log(
+                    self.call_id, "key", node=node_id, keys=event[len(KEY_EVENT) :]
+                )
+                return
             await self.store.log(self.call_id, "node", node=node_id, event=event)
             if event == "enter":
                 await self._save(ctx, CallState.MENU, node=node_id)
@@ -418,7 +435,6 @@ class MenuCall:
         survey (R-6), unless the agent switched it off for this call; then goodbye."""
         if not served.caller_stayed or self.channel.hung_up:
             return "answered"
-        await self.services.next_recording_segment(self.call_id, self.channel)
         plan = self.services.survey
         if plan.enabled and served.survey:
             asked = await ask(self.channel, lambda p: prompt_media(p, ctx.language), plan.timeout)
@@ -445,8 +461,9 @@ class MenuCall:
         return "answered"
 
     async def _converse(self, leg: str, bridge: str) -> None:
-        """Caller and agent talk; when one hangs up, the other is hung up and the bridge
-        goes. (The satisfaction survey after the agent hangs up comes with issue 6.)"""
+        """Caller and the person a menu transfer reached talk; when one hangs up, the
+        other is hung up and the bridge goes. No survey here: R-6's survey rates an ACD
+        agent, and whoever a menu transfer reaches may be nobody's agent."""
         ari = self.channel.ari
         try:
             await legs.converse(self.channel, leg)

@@ -71,6 +71,7 @@ class CallContext:
 
 
 OnMove = Callable[[str, str], Awaitable[None]]  # (node id, event) for the call's timeline
+KEY_EVENT = "key "  # an OnMove event: the caller pressed the keys that follow
 
 
 class _BackToNode(Exception):
@@ -158,10 +159,16 @@ class MenuRunner:
                 raise _BackToNode(outcome.key)
         return digit
 
-    def record_key(self, digit: str) -> None:
-        self.ctx.keys += digit
+    async def record_key(self, digits: str, secret: bool = False) -> None:
+        """Keys the caller pressed, onto the call's keys and timeline; a PIN only as
+        stars (it is nobody's business, supervisors' included)."""
+        shown = "".join("*" if secret and d.isdigit() else d for d in digits)
+        self.ctx.keys += shown
+        await self.on_move(self.node_id, f"{KEY_EVENT}{shown}")
 
-    async def digits(self, prompts: list[str], timeout: float, low: int, high: int) -> str | None:
+    async def digits(
+        self, prompts: list[str], timeout: float, low: int, high: int, secret: bool = False
+    ) -> str | None:
         """Collect up to ``high`` digits ended by '#'; None on timeout or too few."""
         first = await self.key(prompts, timeout)
         collected = ""
@@ -173,7 +180,7 @@ class MenuRunner:
                 break
             digit = await self.io.wait_digit(timeout)
         if first is not None:
-            self.record_key(collected + ("#" if digit == "#" else ""))
+            await self.record_key(collected + ("#" if digit == "#" else ""), secret)
         return collected if low <= len(collected) <= high else None
 
     # --- node kinds -----------------------------------------------------------------------
@@ -185,7 +192,7 @@ class MenuRunner:
                 await self.on_move(node.id, f"no-input {attempt}")
                 prompts = [node.timeout_prompt, node.prompt]
                 continue
-            self.record_key(digit)
+            await self.record_key(digit)
             target = self._menu_target(node, digit)
             if target:
                 if target != node.id and digit != "*":
@@ -229,7 +236,7 @@ class MenuRunner:
             readback = [node.readback, *(f"digit-{d}" for d in value), node.confirm]
             answer = await self.key(readback, node.timeout)
             if answer is not None:
-                self.record_key(answer)
+                await self.record_key(answer)
             if answer == "1":
                 self.ctx.variables[node.store] = value
                 return node.next
@@ -240,7 +247,7 @@ class MenuRunner:
         account = self.ctx.variables.get(node.account, "")
         prompts = [node.prompt]
         for attempt in range(1, node.tries + 1):
-            pin = await self.digits(prompts, node.timeout, 1, 16)
+            pin = await self.digits(prompts, node.timeout, 1, 16, secret=True)
             if pin is not None and await self.services.verify_pin(account, pin):
                 await self.on_move(node.id, "pin ok")
                 return node.ok

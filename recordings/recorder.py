@@ -1,10 +1,13 @@
 """Whole-call recording (R-5.1): from answer to hang-up, one file per call.
 
-At answer, a snoop with ``spy=both`` on the caller's channel is recorded as wav on the PBX:
-it hears what the caller says and everything the caller hears (menu prompts, music on
-hold, the agent, a supervisor who barges in, the survey), across every bridge change,
-and it hangs up with the caller, which ends the recording. Recording the caller's channel
-itself is impossible once it is bridged, and a bridge recording misses the menu.
+At answer the caller is put in the call's own mixing bridge, which they stay in until
+the end (``hotline.calls.session``): menu prompts, music on hold and the survey are played
+into it, and the agent and any supervisor who barges in join it. That bridge is recorded
+as wav on the PBX, so the file has both directions of every phase on one clock; the
+recording ends when the bridge goes with the call. (A snoop or MixMonitor on the caller's
+channel was tried first: Asterisk 22 lost the audio written to the caller in one phase or
+another once the channel changed bridges. A voice message left in the menu is the one
+gap: ARI records it from the caller's own channel, out of the bridge, into its own file.)
 
 When the call is over, the file is moved off the PBX (downloaded over ARI, so the PBX may
 live on another host) into the recordings store, checked (size, sha256, length), indexed
@@ -40,7 +43,6 @@ from pydub import AudioSegment
 from hotline.ari.errors import AriError, AriNotFound
 from hotline.ari.rest import AriRest
 from hotline.calls.models import CallEvent
-from hotline.calls.registry import LEG_PREFIX
 from hotline.calls.session import CallChannel
 from hotline.calls.store import CallStore
 from hotline.config import RecordingsConfig
@@ -50,23 +52,15 @@ from recordings.index import RecordingIndex, RecordingStatus, as_list
 log = logging.getLogger(__name__)
 
 PBX_FOLDER = "calls"  # under the PBX's recording directory
-RECORDING_LEG = f"{LEG_PREFIX}rec-"  # the snoop's channel id: this + call id
 INCOMING = ".incoming"  # under the store: files being moved in
-SETUP_TIMEOUT_S = 3.0
 END_TIMEOUT_S = 15.0  # a recording still live this long after its call ended is stopped
 PURGE_EVERY_S = 3600.0
 
 
 def pbx_name(call_id: str, segment: int = 1) -> str:
+    """Where the PBX keeps a call's recording (rows stored by earlier versions may have
+    several pieces, joined when stored)."""
     return f"{PBX_FOLDER}/{call_id}" + (f"-{segment}" if segment > 1 else "")
-
-
-def snoop_id(call_id: str, segment: int = 1) -> str:
-    return RECORDING_LEG + call_id + (f"-{segment}" if segment > 1 else "")
-
-
-def is_recording_leg(channel_id: str) -> bool:
-    return channel_id.startswith(RECORDING_LEG)
 
 
 @dataclass
@@ -92,9 +86,6 @@ class Recorder:
         calls: CallStore,
         config: RecordingsConfig,
         store_dir: Path,
-        app: str,
-        attach_leg: Callable[[str, str], None],
-        detach_leg: Callable[[str], None],
         purge: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         self.ari = ari
@@ -102,57 +93,28 @@ class Recorder:
         self.calls = calls
         self.config = config
         self.store_dir = store_dir
-        self.app = app
-        self._attach, self._detach = attach_leg, detach_leg
         self._purge = purge
         self.metrics = RecorderMetrics()
         self._ended: asyncio.Queue[str] = asyncio.Queue()
 
     # --- on the call's task ------------------------------------------------------------------
     async def start(self, call_id: str, channel: CallChannel, dialled: str) -> None:
-        """Begin recording an answered call. A failure is logged and counted; the call
-        goes on unrecorded rather than not at all."""
+        """Begin recording an answered call's bridge. A failure is logged and counted;
+        the call goes on unrecorded rather than not at all."""
         if not self.config.enabled:
             return
-        if await self._record(call_id, channel, 1):
-            await self.index.started(
-                call_id, channel.caller_number, dialled, pbx_name(call_id), datetime.now(UTC)
-            )
-            self.metrics.started += 1
-
-    async def next_segment(self, call_id: str, channel: CallChannel) -> None:
-        """Go on recording the call in a new piece, with a new snoop.
-
-        Why: once the caller's bridge has carried an agent's audio and the agent has gone,
-        Asterisk 22's spy audiohook on the caller's channel yields only silence for what
-        is played to the caller afterwards (found by tests: the survey was missing from
-        the recording). A fresh snoop hears it again; the pieces are joined when stored."""
-        row = await self.index.get(call_id)
-        if row is None or row.status != RecordingStatus.RECORDING:
+        if channel.bridge is None:
+            self._failed("start", f"call {call_id}: no bridge to record")
             return
-        old = snoop_id(call_id, row.segments)
-        with contextlib.suppress(AriError):
-            await self.ari.hangup(old)  # ends that piece's recording
-        self._detach(old)
-        if await self._record(call_id, channel, row.segments + 1):
-            await self.index.update(call_id, segments=row.segments + 1)
-
-    async def _record(self, call_id: str, channel: CallChannel, segment: int) -> bool:
-        snoop = snoop_id(call_id, segment)
-        self._attach(snoop, channel.channel_id)
         try:
-            await self.ari.snoop(channel.channel_id, snoop, self.app, spy="both")
-            await channel.wait_event(
-                lambda e: e.type == "StasisStart" and e.about(snoop), SETUP_TIMEOUT_S
-            )
-            await self.ari.record(snoop, pbx_name(call_id, segment), fmt="wav")
-        except (AriError, TimeoutError) as exc:
+            await self.ari.record_bridge(channel.bridge, pbx_name(call_id), fmt="wav")
+        except AriError as exc:
             self._failed("start", f"call {call_id}: cannot start recording: {exc}")
-            with contextlib.suppress(AriError):
-                await self.ari.hangup(snoop)
-            self._detach(snoop)
-            return False
-        return True
+            return
+        await self.index.started(
+            call_id, channel.caller_number, dialled, pbx_name(call_id), datetime.now(UTC)
+        )
+        self.metrics.started += 1
 
     def call_ended(self, call_id: str) -> None:
         """The call's record is closed: store its recording (if it has one)."""
@@ -213,7 +175,7 @@ class Recorder:
             _write_json(self.store_dir / timeline, _timeline(call_id, started, events))
             os.replace(incoming, target)
         except AriNotFound:
-            # No file on the PBX: the call ended before the snoop recorded anything.
+            # No file on the PBX: the call ended before its bridge recorded anything.
             await self.index.update(call_id, status=RecordingStatus.FAILED, error="no audio")
             self._failed("store", f"call {call_id}: the PBX has no recording {row.pbx_name}")
             return False

@@ -126,7 +126,8 @@ class Event:
         return isinstance(data, dict) and data.get("id") == channel_id
 
     def channel_ids(self) -> list[str]:
-        """Every channel this event concerns, for routing to per-call tasks."""
+        """Every channel this event concerns, for routing to per-call tasks (and the
+        bridge a playback or recording plays into or records)."""
         ids: list[str] = []
         for key in ("channel", "peer", "caller"):
             data = self.raw.get(key)
@@ -136,6 +137,8 @@ class Event:
             target = (self.raw.get(key) or {}).get("target_uri", "")
             if target.startswith("channel:"):
                 ids.append(target.removeprefix("channel:"))
+            elif target.startswith("bridge:"):  # a call's bridge is routed like a leg
+                ids.append(target.removeprefix("bridge:"))
         return ids
 
     @classmethod

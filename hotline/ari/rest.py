@@ -260,6 +260,30 @@ class AriRest:
     async def bridge_ids(self) -> list[str]:
         return [b["id"] for b in await self.request("GET", "/bridges")]
 
+    async def bridge(self, bridge_id: str) -> dict[str, Any]:
+        """The bridge as ARI describes it (technology, channels, ...)."""
+        data: dict[str, Any] = await self.request("GET", f"/bridges/{_q(bridge_id)}")
+        return data
+
+    async def play_to_bridge(self, bridge_id: str, playback_id: str, media: list[str]) -> Playback:
+        params = {"media": ",".join(media)}
+        path = f"/bridges/{_q(bridge_id)}/play/{_q(playback_id)}"
+        return Playback.from_json(await self.request("POST", path, params))
+
+    async def start_bridge_moh(self, bridge_id: str, moh_class: str = "") -> None:
+        params = {"mohClass": moh_class} if moh_class else {}
+        await self.request("POST", f"/bridges/{_q(bridge_id)}/moh", params)
+
+    async def stop_bridge_moh(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{_q(bridge_id)}/moh")
+
+    async def record_bridge(
+        self, bridge_id: str, name: str, fmt: str = "wav", if_exists: str = "overwrite"
+    ) -> LiveRecording:
+        params = {"name": name, "format": fmt, "ifExists": if_exists}
+        data = await self.request("POST", f"/bridges/{_q(bridge_id)}/record", params)
+        return LiveRecording.from_json(data)
+
     # --- the PBX itself ------------------------------------------------------------------------
     async def reload_module(self, module: str) -> None:
         await self.request("PUT", f"/asterisk/modules/{_q(module)}")

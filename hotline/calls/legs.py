@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 RINGBACK = "tone:ring;tonezone=cn"  # what the caller hears while a phone rings
 GONE_EVENTS = ("ChannelDestroyed", "StasisEnd")
+# A call's bridge mixes in software from its first participant on (video_sfu keeps
+# Asterisk from switching two parties to a native or 1:1 bridge), so the recording
+# gets a steady 20 ms stream whoever speaks or is silent; keys stay events.
+CALL_BRIDGE_TYPE = "mixing,dtmf_events,video_sfu"
 CAUSE_BUSY = 17
 CAUSE_NO_ANSWER = (18, 19)
 
@@ -68,7 +72,7 @@ async def ring(
     ari = channel.ari
     tone = f"pb-ring-{leg}"
     if ringback:
-        await quietly(ari.play(channel.channel_id, tone, [RINGBACK]))
+        await quietly(channel.start_playback(tone, [RINGBACK]))
     try:
         await ari.originate(
             endpoint,
@@ -106,10 +110,25 @@ async def ring(
             await quietly(ari.stop_playback(tone))
 
 
+async def open_bridge(channel: CallChannel, bridge: str) -> None:
+    """Put the caller in the call's own bridge, made unless it is there already (after
+    a restart); from now on the caller hears what is played into it."""
+    ari = channel.ari
+    try:
+        members = (await ari.bridge(bridge)).get("channels", [])
+    except AriNotFound:
+        await ari.create_bridge(bridge, CALL_BRIDGE_TYPE)
+        members = []
+    if channel.channel_id not in members:
+        await ari.add_to_bridge(bridge, [channel.channel_id])
+    channel.bridge = bridge
+
+
 async def join(channel: CallChannel, leg: str, bridge: str) -> None:
-    """A mixing bridge with the caller and the leg; keys pressed on either are events."""
-    await channel.ari.create_bridge(bridge, "mixing,dtmf_events")
-    await channel.ari.add_to_bridge(bridge, [channel.channel_id, leg])
+    """The leg joins the caller in the call's bridge; keys pressed on either are events."""
+    if channel.bridge is None:  # the call could not have its bridge at answer
+        await open_bridge(channel, bridge)
+    await channel.ari.add_to_bridge(channel.bridge or bridge, [leg])
 
 
 async def converse(channel: CallChannel, leg: str) -> None:

@@ -52,7 +52,6 @@ class CallRegistry:
         store: CallStore,
         run_flow: FlowRunner,
         on_closed: Callable[[str], None] = lambda _call_id: None,
-        self_ending: Callable[[str], bool] = lambda _leg: False,
     ) -> None:
         self.ari = ari
         self.app = app
@@ -60,9 +59,6 @@ class CallRegistry:
         self.run_flow = run_flow
         # Told each call id whose record was closed (its recording can be stored).
         self.on_closed = on_closed
-        # Legs that end with their caller by themselves (a recording's snoop):
-        # reconciliation leaves them be, whichever call owns them.
-        self.self_ending = self_ending
         self.calls: dict[str, ActiveCall] = {}  # by caller channel id
         self.legs: dict[str, ActiveCall] = {}  # by leg channel id
         self._chores: set[asyncio.Task[None]] = set()  # small fire-and-forget clean-ups
@@ -143,12 +139,19 @@ class CallRegistry:
             else:
                 await self.store.log(call_id, "resumed", state=resume.state, node=resume.node)
             disposition = await self.run_flow(call_id, cc, dialled, resume)
+            # The flow is over (a callback filed, a message left, ...): nobody is left to
+            # talk to the caller, who must not stay in the application.
+            await self._hangup_quietly(channel.id)
         except CallerHungUp:
             disposition = "caller_hangup"
         except Exception:
             log.exception("call %s failed; handing the caller to the fallback", call_id)
+            await self._end_bridge(call_id)
             await self._hand_to_fallback(channel.id)
             disposition = "error"
+        # The call is over (a cancelled task, the controller stopping, never gets here:
+        # its bridge and recording stay for the next controller).
+        await self._end_bridge(call_id)
         try:
             await self.store.close_call(call_id, disposition)
         except Exception:
@@ -164,6 +167,7 @@ class CallRegistry:
         open_by_channel = {r.channel_id: r for r in await self.store.open_calls()}
         for channel_id, record in open_by_channel.items():
             if channel_id not in live and channel_id not in self.calls:
+                await self._end_bridge(record.id)  # it would record silence for ever
                 await self.store.close_call(record.id, "lost")
                 self.on_closed(record.id)
         owned_legs = {
@@ -171,7 +175,7 @@ class CallRegistry:
         }
         for channel_id in live - set(self.calls) - set(self.legs):
             if channel_id.startswith(LEG_PREFIX):
-                if channel_id not in owned_legs and not self.self_ending(channel_id):
+                if channel_id not in owned_legs:
                     self._spawn_hangup(channel_id)  # its call is gone: nobody to talk to
                 continue
             try:
@@ -204,10 +208,14 @@ class CallRegistry:
                 for leg in legs:  # an agent left alone in a bridge would wait forever
                     await self._hangup_quietly(leg)
                 for channel_id, call in calls:
-                    with contextlib.suppress(AriError):
-                        await self.ari.destroy_bridge(f"{BRIDGE_PREFIX}{call.call_id}")
+                    await self._end_bridge(call.call_id)
                     await self._hand_to_fallback(channel_id)
                     await self.store.close_call(call.call_id, "controller_stopped")
+
+    async def _end_bridge(self, call_id: str) -> None:
+        """Remove the call's bridge, which ends its recording."""
+        with contextlib.suppress(AriError):
+            await asyncio.shield(self.ari.destroy_bridge(f"{BRIDGE_PREFIX}{call_id}"))
 
     async def _hand_to_fallback(self, channel_id: str) -> None:
         try:

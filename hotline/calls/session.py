@@ -4,6 +4,13 @@ Each call has one task and one queue of ARI events routed to it by the registry.
 primitives here (answer, play with barge-in, wait for a digit) wait on those events with
 deadlines. A hang-up surfaces as ``CallerHungUp`` wherever the flow is waiting.
 
+Once answered, the caller sits in the call's own mixing bridge until the end (``bridge``):
+prompts, music on hold and the survey are played into it, agents and supervisors join
+it, and it is what the whole-call recording records. A bridge mixes on its own clock, so
+the recording hears every party in every phase; an audiohook on the caller's channel
+(a snoop, MixMonitor) was found to lose what was written to the caller whenever the
+channel changed bridges.
+
 After the event socket reconnects, events sent while it was down are lost; the registry
 then puts a ``RESYNC`` marker in the queue and the waiting primitive asks ARI directly
 (is my playback still there? is the channel still there?).
@@ -12,13 +19,14 @@ then puts a ``RESYNC`` marker in the queue and the waiting primitive asks ARI di
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 
-from hotline.ari.errors import AriNotFound
+from hotline.ari.errors import AriError, AriNotFound
 from hotline.ari.models import Event
 from hotline.ari.rest import AriRest
 
@@ -41,6 +49,7 @@ class CallChannel:
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.typeahead: deque[str] = deque()  # digits pressed while nobody was asking
         self.hung_up = False
+        self.bridge: str | None = None  # the call's bridge, once the caller is in it
 
     def deliver(self, event: Event) -> None:
         self.events.put_nowait(event)
@@ -59,6 +68,25 @@ class CallChannel:
         except AriNotFound:
             pass
 
+    async def start_playback(self, playback_id: str, media: list[str]) -> None:
+        """Start playing to the caller (into the call's bridge, so the recording has it)."""
+        if self.bridge is not None:
+            await self.ari.play_to_bridge(self.bridge, playback_id, media)
+        else:
+            await self.ari.play(self.channel_id, playback_id, media)
+
+    async def start_music(self, moh_class: str) -> None:
+        if self.bridge is not None:
+            await self.ari.start_bridge_moh(self.bridge, moh_class)
+        else:
+            await self.ari.start_moh(self.channel_id, moh_class)
+
+    async def stop_music(self) -> None:
+        if self.bridge is not None:
+            await self.ari.stop_bridge_moh(self.bridge)
+        else:
+            await self.ari.stop_moh(self.channel_id)
+
     async def play(self, media: list[str], barge_in: bool = True) -> str | None:
         """Play media in order. With barge-in a key stops it; that key is returned."""
         if barge_in and self.typeahead:
@@ -72,7 +100,7 @@ class CallChannel:
         (returned, the playback stopped). Keys that do not stop it are kept."""
         playback_id = f"pb-{uuid.uuid4().hex}"
         try:
-            await self.ari.play(self.channel_id, playback_id, media)
+            await self.start_playback(playback_id, media)
         except AriNotFound:
             raise CallerHungUp from None
         try:
@@ -127,7 +155,24 @@ class CallChannel:
 
     async def record(self, name: str, max_seconds: int, max_silence: int) -> float:
         """Record what the caller says (a beep first; ``#`` or silence ends it); returns
-        the length in seconds, 0 when nothing was kept."""
+        the length in seconds, 0 when nothing was kept.
+
+        ARI records only a channel that is not bridged: the caller steps out of the
+        call's bridge meanwhile (the message is its own file) and back in after."""
+        if self.bridge is None:
+            return await self._record(name, max_seconds, max_silence)
+        try:
+            await self.ari.remove_from_bridge(self.bridge, [self.channel_id])
+        except AriNotFound:
+            raise CallerHungUp from None
+        try:
+            return await self._record(name, max_seconds, max_silence)
+        finally:
+            if not self.hung_up:
+                with contextlib.suppress(AriError):
+                    await asyncio.shield(self.ari.add_to_bridge(self.bridge, [self.channel_id]))
+
+    async def _record(self, name: str, max_seconds: int, max_silence: int) -> float:
         try:
             await self.ari.record(
                 self.channel_id,

@@ -80,7 +80,10 @@ def trim_silence(samples: Samples, threshold: float = 200.0) -> Samples:
 
 def _find(template: Samples, heard: Samples, early_start: bool) -> Match:
     template = trim_silence(template)
-    pieces = [template[i : i + CHUNK] for i in range(0, len(template) - CHUNK // 2, CHUNK)]
+    # A short prompt (a digit) in quarter-second pieces: a frame a mixing bridge slipped
+    # inside it must not sink it (a half-second piece would be all of it).
+    size = CHUNK if len(template) >= 2 * CHUNK else CHUNK // 2
+    pieces = [template[i : i + size] for i in range(0, len(template) - size // 2, size)]
     if not pieces and len(template) >= SHORTEST:
         pieces = [template]  # a very short prompt (a digit) is one piece of its own
     if not pieces or len(heard) < min(CHUNK, len(template)):
@@ -88,7 +91,7 @@ def _find(template: Samples, heard: Samples, early_start: bool) -> Match:
     best = Match(0.0, 0.0)
     earliest = -len(template) if early_start else 0
     for start in _candidates(template, pieces[0], heard, earliest):
-        match = _follow(pieces, heard, start)
+        match = _follow(pieces, heard, start, size)
         if match.score >= MATCH_THRESHOLD:
             return match
         best = max(best, match, key=lambda m: m.score)
@@ -111,7 +114,7 @@ def _candidates(template: Samples, first: Samples, heard: Samples, earliest: int
     return sorted(starts)[:20]
 
 
-def _follow(pieces: list[Samples], heard: Samples, start: int) -> Match:
+def _follow(pieces: list[Samples], heard: Samples, start: int, size: int) -> Match:
     scores: list[float] = []
     expected = start
     found_start: int | None = None
@@ -130,7 +133,7 @@ def _follow(pieces: list[Samples], heard: Samples, start: int) -> Match:
         scores.append(float(local[at]))
         expected = lo + at + len(piece)
         if found_start is None:
-            found_start = lo + at - index * CHUNK
+            found_start = lo + at - index * size
     offset = (start if found_start is None else found_start) / RATE
     if len(scores) < max(1, len(pieces) // 2):
         return Match(offset, 0.0)

@@ -103,6 +103,7 @@ async def test_the_openapi_document_and_live_events(centre: Centre) -> None:
             doc = await resp.json()
         assert doc["openapi"].startswith("3.")
         assert {"/api/login", "/api/live", "/api/me/state"} <= set(doc["paths"])
+        assert {"/api/recordings/{call}/audio", "/api/reports"} <= set(doc["paths"])
         url = centre.base_url.replace("http", "ws") + f"/api/events?token={supervisor.token}"
         async with http.ws_connect(url) as ws:
             hello = await ws.receive_json(timeout=5)

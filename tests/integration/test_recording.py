@@ -5,8 +5,12 @@ and heard."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import json
+import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -14,7 +18,7 @@ from urllib.parse import quote
 import aiohttp
 
 from ivr.scenario import hearing
-from tests.harness.centre import Centre
+from tests.harness.centre import Centre, wait_queued
 from tests.harness.cli import hotline
 from tests.harness.db import age_recording, call_for, events_of, recording_of, survey_of
 from tests.harness.tester import Caller
@@ -48,6 +52,95 @@ async def survey_call(
     await centre.desks[agent].wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
     record = await call_for(centre.stack, caller_id, 5)
     return caller, record.id, caller.position()
+
+
+async def test_one_recording_holds_the_whole_call_and_the_survey_answer(centre: Centre) -> None:
+    stack = centre.stack
+    desk = await centre.agent("1001", ready=False)  # the caller waits with music first
+    # The greeting plays to its end, then 4: complaints, which only 1001 takes.
+    caller = await centre.call("", caller_id="13800002001")
+    await caller.expect_heard(stack.prompt("greeting"), 15)
+    await caller.press("4")
+    record = await call_for(stack, "13800002001", 10)
+    await wait_queued(stack, record.id)
+    music_from = await heard_for(caller, 3.0, 15)
+    music = caller.heard()[int((music_from + 0.5) * 8000) : int((music_from + 2.5) * 8000)]
+    assert hearing.rms_dbfs(music) > -45, "the caller heard no music while waiting"
+    await desk.ready()
+    await centre.phones["1001"].wait_call(1, 15)
+    await desk.wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
+    agent_line = await centre.phones["1001"].line(0)
+    # Each side says something the other does not: the caller, then the agent.
+    await caller.play(stack.prompt("repair-menu", "en"))
+    await agent_line.expect_heard(stack.prompt("repair-menu", "en"), 10)
+    await agent_line.play(stack.prompt("choice-received", "en"))
+    await caller.expect_heard(stack.prompt("choice-received", "en"), 10)
+    # The agent hangs up; the caller stays on, hears the survey and presses 1.
+    hung_up_at = caller.position()
+    await centre.phones["1001"].hang_up()
+    await caller.expect_heard(stack.prompt("survey"), 10, after_s=hung_up_at)
+    await caller.press("1")
+    await caller.expect_heard(stack.prompt("survey-thanks"), 10, after_s=hung_up_at)
+    call_seconds = await caller.hung_up_at(15)
+
+    answer = await survey_of(stack, record.id, 10)
+    assert (answer.agent, answer.queue, answer.result, answer.keys) == (
+        "1001",
+        "complaints",
+        "1",
+        "1",
+    )
+    row = await recording_of(stack, record.id, 30)
+    store = stack.config.recordings_store
+    audio_file = store / row.path
+    # Exactly one file for the call, moved off the PBX.
+    assert sorted(p.name for p in store.rglob(f"{record.id}*")) == [
+        f"{record.id}.timeline.json",
+        f"{record.id}.wav",
+    ]
+    assert not (stack.config.recordings_dir / "calls" / f"{record.id}.wav").exists()
+    data = audio_file.read_bytes()
+    assert (row.size_bytes, row.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert (row.caller_number, row.agent_list(), row.queue_list()) == (
+        "13800002001",
+        ["1001"],
+        ["complaints"],
+    )
+    audio = hearing.read_wav(audio_file)
+    assert abs(row.duration_s - len(audio) / 8000) < 0.05
+    assert abs(row.duration_s - call_seconds) < 2.0, (row.duration_s, call_seconds)
+    # What is in it, in the order it happened: greeting, hold music, the caller, the
+    # agent, the survey question and the thanks.
+    offsets = [
+        found(stack.prompt("greeting"), audio, "the greeting"),
+        _found_samples(music, audio, "the hold music"),
+        found(stack.prompt("repair-menu", "en"), audio, "the caller's voice"),
+        found(stack.prompt("choice-received", "en"), audio, "the agent's voice"),
+        found(stack.prompt("survey"), audio, "the survey question"),
+        found(stack.prompt("survey-thanks"), audio, "the thanks"),
+    ]
+    assert offsets == sorted(offsets), offsets
+    # The timeline beside it: each step with its offset into the audio.
+    timeline = json.loads((store / row.timeline_path).read_text())
+    assert timeline["call"] == record.id
+    steps = {e["kind"]: e for e in reversed(timeline["events"])}  # the first of each kind
+    for kind in ("node", "prompt", "key", "queued", "waiting", "answered", "agent-hung-up"):
+        assert kind in steps, f"no {kind} on the timeline"
+    assert steps["survey"]["data"]["result"] == "1"
+    assert steps["answered"]["data"]["agent"] == "1001"
+    # The agent's phone shows the call a moment before "answered" is written (after the
+    # queue's books are done), and the caller speaks as soon as it does.
+    assert offsets[1] < steps["answered"]["offset_s"] < offsets[2] + 0.5
+    assert abs(steps["agent-hung-up"]["offset_s"] - offsets[4]) < 2.0
+    assert [e["offset_s"] for e in timeline["events"]] == sorted(
+        e["offset_s"] for e in timeline["events"]
+    )
+
+
+def _found_samples(template: hearing.Samples, audio: hearing.Samples, what: str) -> float:
+    match = hearing.find(template, audio)
+    assert match.score >= hearing.MATCH_THRESHOLD, f"{what} is not in the recording ({match})"
+    return match.offset_s
 
 
 async def test_survey_hang_up_invalid_key_switched_off_and_no_key(centre: Centre) -> None:
@@ -200,3 +293,91 @@ async def metrics_of(base_url: str) -> dict[str, float]:
         text = await response.text()
     samples = [line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#")]
     return {name: float(value) for name, value in samples}
+
+
+async def test_an_unwritable_or_full_store_loses_no_call_and_no_recording(centre: Centre) -> None:
+    """The store read-only, then full: calls go through, each recording waits on the PBX
+    (its row says why, the log and /metrics count it), what was stored stays as it was,
+    and once the store is back the recorder's retry stores both."""
+    stack = centre.stack
+    store = stack.config.recordings_store
+    await centre.agent("1001")
+    # Something stored beforehand, to show it is not lost.
+    earlier, earlier_id, _ = await survey_call(centre, "4", "13800002301", "1001")
+    await earlier.hangup()
+    await recording_of(stack, earlier_id, 30)
+    stored_before = _checksums(store)
+    assert stored_before, "nothing stored to keep"
+    before = await metrics_of(centre.desks["1001"].base_url)
+    failures = 'hotline_recording_failures_total{stage="store"}'
+
+    with _read_only(store):
+        # A whole call with an agent while nothing can be written.
+        caller, unwritable_id, _ = await survey_call(centre, "4", "13800002302", "1001")
+        talked = caller.position()  # how long the caller has been on the line
+        await caller.hangup()
+        row = await recording_of(stack, unwritable_id, 20, status="failed")
+        assert "Read-only file system" in row.error, row.error
+    incoming = store / ".incoming"
+    incoming.mkdir(exist_ok=True)
+    with _tiny_disk(incoming):
+        caller = await centre.call("", caller_id="13800002303")
+        await caller.expect_heard(stack.prompt("greeting"), 15)
+        await caller.hangup()
+        full_id = (await call_for(stack, "13800002303", 10, closed=True)).id
+        row = await recording_of(stack, full_id, 20, status="failed")
+        assert "No space left on device" in row.error, row.error
+        # /metrics: both failures counted, both recordings waiting (the backlog is
+        # counted at each retry).
+        deadline = time.monotonic() + 10
+        while True:
+            during = await metrics_of(centre.desks["1001"].base_url)
+            counted = during.get(failures, 0) - before.get(failures, 0)
+            if counted >= 2 and during["hotline_recordings_backlog"] >= 2:
+                break
+            assert time.monotonic() < deadline, (before, during)
+            await asyncio.sleep(0.5)
+    log = stack.controller.log_file.read_text(errors="replace")
+    for call in (unwritable_id, full_id):
+        assert f"call {call}: recording kept on the PBX" in log
+
+    # The store is back: the retry (every 2 s here) stores both, whole.
+    rows = [await recording_of(stack, call, 30) for call in (unwritable_id, full_id)]
+    for row in rows:
+        data = (store / row.path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == row.sha256
+    # The first caller's keys cut the greeting short: the whole call is there by length;
+    # the second heard the greeting, and so does its recording.
+    assert rows[0].duration_s >= talked - 1.0, (rows[0].duration_s, talked)
+    found(stack.prompt("greeting"), hearing.read_wav(store / rows[1].path), "the greeting")
+    after = _checksums(store)
+    assert {path: after.get(path) for path in stored_before} == stored_before
+
+
+def _checksums(store: Path) -> dict[Path, str]:
+    return {
+        p.relative_to(store): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in store.rglob("*.wav")
+        if ".incoming" not in p.parts
+    }
+
+
+@contextlib.contextmanager
+def _read_only(folder: Path) -> Iterator[None]:
+    """``folder`` read-only for everyone, root included (a read-only bind mount on it)."""
+    subprocess.run(["mount", "--bind", str(folder), str(folder)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], check=True)
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@contextlib.contextmanager
+def _tiny_disk(folder: Path) -> Iterator[None]:
+    """A 64 KiB file system on ``folder``: a call's recording does not fit."""
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
