@@ -49,8 +49,12 @@ async def test_vip_and_the_dialled_numbers_priority_jump_the_queue(centre: Centr
     ):
         waiting.append(await centre.call("4", caller_id=caller_id, number=number))
         await wait_queued(centre.stack, (await call_for(centre.stack, caller_id, 10)).id)
+    desk = centre.desks["1003"]
     for count in (2, 3, 4):
-        await phone.hang_up()  # wrap-up, then the next one
+        # Hung up once the call is connected (a phone put down while it still rings is
+        # a missed call: the agent would be set not ready), then wrap-up, then the next.
+        await desk.wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
+        await phone.hang_up()
         await phone.wait_call(count, 20)
     assert phone.shown_numbers == ["13800000401", "13900000009", "13800000403", "13800000402"]
     record = await call_for(centre.stack, "13800000403", 5)
