@@ -131,6 +131,7 @@ class CallRegistry:
         resume: CallRecord | None,
     ) -> None:
         """The call's task: its flow inside an error boundary that never strands the caller."""
+        failed = False
         try:
             if resume is None:
                 await self.store.open_call(
@@ -146,12 +147,12 @@ class CallRegistry:
             disposition = "caller_hangup"
         except Exception:
             log.exception("call %s failed; handing the caller to the fallback", call_id)
-            await self._end_bridge(call_id)
-            await self._hand_to_fallback(channel.id)
-            disposition = "error"
+            disposition, failed = "error", True
         # The call is over (a cancelled task, the controller stopping, never gets here:
         # its bridge and recording stay for the next controller).
         await self._end_bridge(call_id)
+        if failed:
+            await self._hand_to_fallback(channel.id)
         try:
             await self.store.close_call(call_id, disposition)
         except Exception:

@@ -86,12 +86,18 @@ class Batch:
         await caller.play(words)
         await line.expect_heard(words, 10)
 
-    async def surveyed(self, caller_id: str, keys: str, answer: str) -> None:
-        """Answered; the agent hangs up; the caller answers the survey."""
+    async def served(self, keys: str, caller_id: str) -> tuple[Caller, str, float]:
+        """A call an agent answers: the caller, the agent, and when the test saw the
+        answer (the wait's bound is kept)."""
         placed = time.monotonic()
         caller = await self.call(keys, caller_id)
         agent, answered = await answered_by(self.stack, caller_id)
         self.script.wait_bounds.append(answered - placed)
+        return caller, agent, answered
+
+    async def surveyed(self, caller_id: str, keys: str, answer: str) -> None:
+        """Answered; the agent hangs up; the caller answers the survey."""
+        caller, agent, answered = await self.served(keys, caller_id)
         await self.talk(caller, agent)
         mark = caller.position()
         self.script.talk.append(time.monotonic() - answered)
@@ -107,10 +113,7 @@ class Batch:
 
     async def left_by_caller(self, caller_id: str, keys: str, hold: bool = False) -> None:
         """Answered (put on hold for a while, if asked); the caller hangs up: no survey."""
-        placed = time.monotonic()
-        caller = await self.call(keys, caller_id)
-        agent, answered = await answered_by(self.stack, caller_id)
-        self.script.wait_bounds.append(answered - placed)
+        caller, agent, answered = await self.served(keys, caller_id)
         held = 0.0
         if hold:
             desk = self.centre.desks[agent]
@@ -144,10 +147,7 @@ class Batch:
 
     async def transferred(self, caller_id: str, answer: str) -> None:
         """Answered in complaints, passed on to repair, answered there; survey."""
-        placed = time.monotonic()
-        caller = await self.call("4", caller_id)
-        first, answered = await answered_by(self.stack, caller_id)
-        self.script.wait_bounds.append(answered - placed)
+        caller, first, answered = await self.served("4", caller_id)
         await self.talk(caller, first)
         await self.centre.desks[first].post("/api/me/call/transfer", {"to": "queue:repair"})
         transferred = time.monotonic()

@@ -8,11 +8,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-
 from acd.agents import Activity, AgentSession, Status
-from hotline.http import AdminActions, make_http_app
 from recordings.recorder import RecorderMetrics
 from reports.kpis import Kpis
 from reports.metrics import (
@@ -23,6 +19,7 @@ from reports.metrics import (
     render_metrics,
     waiting_by_queue,
 )
+from tests.unit.http_fixtures import serving
 
 SALES = Kpis(
     threshold=20,
@@ -158,22 +155,8 @@ async def test_the_endpoint_serves_what_its_callables_give() -> None:
         waiting=lambda: {"support": 0, "sales": 3},
         recorder=lambda: RECORDER,
     )
-    app = make_http_app(
-        health=lambda: {"ari": {"connected": True}},
-        admin_token="admin",
-        admin=AdminActions(reload_menu=_nothing, menu_info=dict),
-        more_routes=[endpoint.routes],
-    )
-    client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
-    await client.start_server()
-    try:
+    async with serving(endpoint.routes) as client:
         response = await client.get("/metrics")  # no token
         assert response.status == 200
         assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
         assert await response.text() == EXPECTED
-    finally:
-        await client.close()
-
-
-async def _nothing() -> dict[str, Any]:
-    return {}

@@ -10,30 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-from acd.http import Identity
-from acd.model import Role
-from hotline.http import AdminActions, Unauthorized, make_http_app
 from recordings.http import RecordingsApi, openapi_paths
 from recordings.index import RecordingIndex, RecordingStatus
+from tests.unit.http_fixtures import (
+    AGENT,
+    OTHER_AGENT,
+    SUPERVISOR,
+    Client,
+    get_json,
+    identify,
+    serving,
+)
 from tests.unit.recordings_fixtures import DAY_ONE, add_recording, temporary_index
-
-Client = TestClient[web.Request, web.Application]
-
-AGENT = {"Authorization": "Bearer 1001:agent"}
-OTHER_AGENT = {"Authorization": "Bearer 1002:agent"}
-SUPERVISOR = {"Authorization": "Bearer 2001:supervisor"}
-
-
-async def identify(request: web.Request) -> Identity:
-    """Stands in for token lookup: ``Bearer <agent>:<role>``."""
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    agent, _, role = token.partition(":")
-    if not agent or not role:
-        raise Unauthorized("log in first")
-    return Identity(agent, Role(role))
 
 
 @dataclass
@@ -69,31 +58,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             status: await add_recording(index, store, status=status)
             for status in (RecordingStatus.RECORDING, RecordingStatus.FAILED)
         }
-        app = make_http_app(
-            health=lambda: {"ari": {"connected": True}},
-            admin_token="admin",
-            admin=AdminActions(reload_menu=_nothing, menu_info=dict),
-            more_routes=[RecordingsApi(index, store, identify).routes],
-        )
-        client: Client = TestClient(TestServer(app))
-        await client.start_server()
-        try:
+        async with serving(RecordingsApi(index, store, identify).routes) as client:
             yield Env(client, index, store, mine, shared, theirs, unstored)
-        finally:
-            await client.close()
-
-
-async def _nothing() -> dict[str, Any]:
-    return {}
-
-
-async def get_json(
-    client: Client, path: str, headers: dict[str, str], status: int = 200
-) -> dict[str, Any]:
-    response = await client.get(path, headers=headers)
-    assert response.status == status, await response.text()
-    body: dict[str, Any] = await response.json()
-    return body
 
 
 def calls(body: dict[str, Any]) -> set[str]:

@@ -5,34 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-from acd.http import Identity
-from acd.model import Role
 from hotline.config import ReportsConfig
 from hotline.db import create_schema, make_engine
-from hotline.http import AdminActions, Unauthorized, make_http_app
 from reports.http import ReportsApi, openapi_paths
 from reports.kpis import DIMENSIONS
+from tests.unit.http_fixtures import AGENT, SUPERVISOR, Client, get_json, identify, serving
 from tests.unit.test_reports_store import DAY, abandoned, add_call, answered
-
-Client = TestClient[web.Request, web.Application]
-
-AGENT = {"Authorization": "Bearer 1001:agent"}
-SUPERVISOR = {"Authorization": "Bearer 2001:supervisor"}
-
-
-async def identify(request: web.Request) -> Identity:
-    """Stands in for token lookup: ``Bearer <agent>:<role>``."""
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    agent, _, role = token.partition(":")
-    if not agent or not role:
-        raise Unauthorized("log in first")
-    return Identity(agent, Role(role))
 
 
 @pytest.fixture
@@ -43,32 +24,11 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
     await add_call(engine, "c2", DAY + timedelta(hours=1), abandoned("sales"))
     await add_call(engine, "c3", DAY + timedelta(hours=2), answered("support", 30), "4008002")
     config = ReportsConfig(service_level_seconds=10, timezone="UTC")
-    app = make_http_app(
-        health=lambda: {"ari": {"connected": True}},
-        admin_token="admin",
-        admin=AdminActions(reload_menu=_nothing, menu_info=dict),
-        more_routes=[ReportsApi(engine, config, identify).routes],
-    )
-    client: Client = TestClient(TestServer(app))
-    await client.start_server()
     try:
-        yield client
+        async with serving(ReportsApi(engine, config, identify).routes) as client:
+            yield client
     finally:
-        await client.close()
         await engine.dispose()
-
-
-async def _nothing() -> dict[str, Any]:
-    return {}
-
-
-async def get_json(
-    client: Client, path: str, headers: dict[str, str], status: int = 200
-) -> dict[str, Any]:
-    response = await client.get(path, headers=headers)
-    assert response.status == status, await response.text()
-    body: dict[str, Any] = await response.json()
-    return body
 
 
 async def test_agents_may_not_see_reports(client: Client) -> None:
