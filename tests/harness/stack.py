@@ -218,6 +218,10 @@ class Stack:
     async def down(self) -> None:
         await self.controller.stop()
         await self.proxy.stop()
+        # Both Asterisks' logs stay beside the controller's, for a failure found after the run.
+        for name, spec in (("pbx", self.pbx.spec), ("tester", self.tester_spec)):
+            log = f"{spec.container}:/var/log/asterisk/messages.log"
+            await self.podman.run("cp", log, str(self.state / f"{name}-messages.log"), check=False)
         await asyncio.gather(self.pbx.down(), self.tester.down())
 
 

@@ -38,6 +38,9 @@ class AriWatcher:
         self.log = EventLog()
         self._connected = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        # What a spawned handler raised (a phone that failed to reject, say): named in any
+        # failed wait, so a harness fault is not mistaken for the hotline's.
+        self.faults: list[str] = []
         self._stream = EventStream(ari_url, app, user, password, self._on_event, self._on_connect)
         self._stream_task: asyncio.Task[None] | None = None
 
@@ -66,7 +69,12 @@ class AriWatcher:
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self.faults.append(f"{type(error).__name__}: {error}")
 
     async def wait_for(
         self,
@@ -78,7 +86,8 @@ class AriWatcher:
         """The first event (from history index ``since`` on) matching, within ``timeout``."""
         event = await self.log.wait_for(predicate, timeout, since)
         if event is None:
-            raise AssertionError(f"no {what} within {timeout} s")
+            faults = f" (harness faults: {'; '.join(self.faults)})" if self.faults else ""
+            raise AssertionError(f"no {what} within {timeout} s{faults}")
         return event
 
 

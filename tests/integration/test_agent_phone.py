@@ -30,8 +30,11 @@ async def test_phone_answers(pbx_probe: AriWatcher, tester: Tester) -> None:
 
 async def test_phone_rejects_as_busy(pbx_probe: AriWatcher, tester: Tester) -> None:
     phone = tester.phone("1002", mode="reject")
-    channel_id = await dial_phone(pbx_probe, "1002", timeout=10)
-    gone = await pbx_probe.wait_for(about(channel_id, "ChannelDestroyed"), 10, "rejection")
+    # The PBX would give up ringing after 30 s: a rejection is well before that.
+    channel_id = await dial_phone(pbx_probe, "1002", timeout=30)
+    await phone.wait_rang(10)
+    gone = await pbx_probe.log.wait_for(about(channel_id, "ChannelDestroyed"), 10, 0)
+    assert gone is not None, f"not rejected within 10 s of ringing; tester: {tester.faults}"
     assert gone.cause == 17  # USER_BUSY, from SIP 486
     assert len(phone.calls) == 1
 
