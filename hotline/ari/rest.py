@@ -285,6 +285,10 @@ class AriRest:
         return LiveRecording.from_json(data)
 
     # --- the PBX itself ------------------------------------------------------------------------
+    async def set_global(self, name: str, value: str) -> None:
+        """Set a dialplan global variable."""
+        await self.request("POST", "/asterisk/variable", {"variable": name, "value": value})
+
     async def reload_module(self, module: str) -> None:
         await self.request("PUT", f"/asterisk/modules/{_q(module)}")
 

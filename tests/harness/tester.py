@@ -25,7 +25,6 @@ from hotline.ari.models import Event
 from hotline.ari.rest import AriRest
 from ivr.scenario import hearing as audio
 
-APP = "harness"
 MEDIA_IN_CONTAINER = "/var/lib/hotline-tester/media"
 HANGUP = ("ChannelDestroyed", "StasisEnd", "ChannelHangupRequest")
 
@@ -34,6 +33,10 @@ class AriWatcher:
     """One app's connection to an Asterisk's ARI; events are kept so waits never miss one."""
 
     def __init__(self, ari_url: str, user: str, password: str, app: str) -> None:
+        # Each watcher has an app of its own: when a socket for the same name closes as the
+        # next opens, Asterisk 22 may deactivate the new one (seen: "Replacing", then the old
+        # session's "Deactivating", then "missed message" for every event of the next test).
+        self.app = f"{app}-{uuid.uuid4().hex[:8]}"
         self.rest = AriRest(ari_url, user, password)
         self.log = EventLog()
         self._connected = asyncio.Event()
@@ -41,7 +44,9 @@ class AriWatcher:
         # What a spawned handler raised (a phone that failed to reject, say): named in any
         # failed wait, so a harness fault is not mistaken for the hotline's.
         self.faults: list[str] = []
-        self._stream = EventStream(ari_url, app, user, password, self._on_event, self._on_connect)
+        self._stream = EventStream(
+            ari_url, self.app, user, password, self._on_event, self._on_connect
+        )
         self._stream_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -97,10 +102,15 @@ class Tester(AriWatcher):
     __test__ = False  # not a pytest test class
 
     def __init__(self, ari_url: str, user: str, password: str, recordings: Path, media: Path):
-        super().__init__(ari_url, user, password, APP)
+        super().__init__(ari_url, user, password, "harness")
         self.recordings = recordings
         self.media = media
         self.phones: dict[str, AgentPhone] = {}
+
+    async def start(self) -> None:
+        await super().start()
+        # The tester's dialplan sends calls for its phones to this app (extensions.conf).
+        await self.rest.set_global("HARNESS_APP", self.app)
 
     def _on_event(self, event: Event) -> None:
         super()._on_event(event)
@@ -125,7 +135,7 @@ class Tester(AriWatcher):
         """Snoop what ``channel_id`` receives and record it as raw slin; returns the file."""
         snoop_id = f"snoop-{uuid.uuid4().hex[:12]}"
         mark = len(self.history)
-        await self.rest.snoop(channel_id, snoop_id, APP, spy="in")
+        await self.rest.snoop(channel_id, snoop_id, self.app, spy="in")
         await self.wait_for(
             lambda e: e.type == "StasisStart" and _cid(e) == snoop_id,
             5,
@@ -163,7 +173,7 @@ class Caller:
         t = self.tester
         mark = len(t.history)
         await t.rest.create_channel(
-            f"PJSIP/{self.number}@pbx", APP, self.channel_id, app_args="caller"
+            f"PJSIP/{self.number}@pbx", self.tester.app, self.channel_id, app_args="caller"
         )
         await t.wait_for(
             lambda e: e.type == "StasisStart" and _cid(e) == self.channel_id,

@@ -12,7 +12,7 @@ from tests.harness.tester import AriWatcher, Tester
 
 async def dial_phone(probe: AriWatcher, extension: str, timeout: int) -> str:
     channel_id = f"agentleg-{uuid.uuid4().hex[:10]}"
-    await probe.rest.originate(f"PJSIP/{extension}@carrier", "probe", channel_id, timeout=timeout)
+    await probe.rest.originate(f"PJSIP/{extension}@carrier", probe.app, channel_id, timeout=timeout)
     return channel_id
 
 

@@ -14,7 +14,7 @@ async def test_caller_audio_is_heard_by_the_pbx(
     record = await call_for(controller, "13700137005", timeout=5)
     channel = record.channel_id
     await pbx_probe.rest.request(
-        "POST", "/applications/probe/subscription", {"eventSource": f"channel:{channel}"}
+        "POST", f"/applications/{pbx_probe.app}/subscription", {"eventSource": f"channel:{channel}"}
     )
     await pbx_probe.rest.set_variable(channel, "TALK_DETECT(set)", "500,200")
     mark = len(pbx_probe.history)
