@@ -1,7 +1,8 @@
 """Real scenario calls into the running hotline, placed over the PBX's own ARI.
 
 The caller is the ``;1`` half of a Local channel, ``Local/<number>@from-carrier``, held in
-a Stasis application of its own (``<app>-scenario``) so the controller never sees it. The
+a Stasis application of its own (``<app>-scenario-<run>``, one per run: two admins' runs
+at once must not take each other's events) so the controller never sees it. The
 ``;2`` half runs the real carrier dialplan into the controller, exactly like a carrier
 call; it is created with the id ``<caller id>-hotline``, which is how the controller's
 call record is found. A snoop on the caller (spy=in) is recorded as raw slin: that file,
@@ -53,11 +54,7 @@ class AriAccess:
     url: str
     user: str
     password: str
-    app: str  # the hotline's Stasis application; ours is "<app>-scenario"
-
-    @property
-    def scenario_app(self) -> str:
-        return f"{self.app}-scenario"
+    app: str  # the hotline's Stasis application; ours is "<app>-scenario-<run>"
 
 
 class LiveHotline:
@@ -70,8 +67,9 @@ class LiveHotline:
         self.rest = AriRest(ari.url, ari.user, ari.password)
         self.events = EventLog()
         self._connected = asyncio.Event()
+        self.app = f"{ari.app}-scenario-{uuid.uuid4().hex[:8]}"
         self._stream = EventStream(
-            ari.url, ari.scenario_app, ari.user, ari.password, self.events.add, self._on_connect
+            ari.url, self.app, ari.user, ari.password, self.events.add, self._on_connect
         )
         self._stream_task: asyncio.Task[None] | None = None
         self._db_url = db_url
@@ -152,7 +150,7 @@ class LiveCall:
 
     # --- set-up and tear-down ---------------------------------------------------------------
     async def dial(self, setup: CallSetup, answer_timeout: float) -> None:
-        app = self.hotline.ari.scenario_app
+        app = self.hotline.app
         await self.rest.create_channel(
             f"Local/{setup.to}@{CARRIER_CONTEXT}",
             app,
