@@ -497,8 +497,12 @@ class LiveServices:
         name = f"messages/{call.call_id}"
         began = time.monotonic()
         try:
-            seconds = await call.channel.record(
-                name, max_seconds, self.services.dialplan.message_max_silence
+            seconds = await legs.record_caller(
+                call.channel,
+                call.legs,
+                name,
+                max_seconds,
+                self.services.dialplan.message_max_silence,
             )
         except CallerHungUp:
             # Most callers hang up instead of pressing #: Asterisk keeps what they said,

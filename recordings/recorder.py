@@ -6,8 +6,8 @@ into it, and the agent and any supervisor who barges in join it. That bridge is 
 as wav on the PBX, so the file has both directions of every phase on one clock; the
 recording ends when the bridge goes with the call. (A snoop or MixMonitor on the caller's
 channel was tried first: Asterisk 22 lost the audio written to the caller in one phase or
-another once the channel changed bridges. A voice message left in the menu is the one
-gap: ARI records it from the caller's own channel, out of the bridge, into its own file.)
+another once the channel changed bridges. A voice message is in it too: the caller stays
+in the bridge while a snoop on what they send fills the message's own file.)
 
 When the call is over, the file is moved off the PBX (downloaded over ARI, so the PBX may
 live on another host) into the recordings store, checked (size, sha256, length), indexed

@@ -18,11 +18,12 @@ from typing import Any
 
 from hotline.ari.errors import AriError, AriNotFound
 from hotline.calls.registry import BRIDGE_PREFIX, LEG_PREFIX
-from hotline.calls.session import CallChannel
+from hotline.calls.session import CallChannel, CallerHungUp, recording_ended
 
 log = logging.getLogger(__name__)
 
 RINGBACK = "tone:ring;tonezone=cn"  # what the caller hears while a phone rings
+MESSAGE_BEEP = "sound:beep"  # the caller may speak now
 GONE_EVENTS = ("ChannelDestroyed", "StasisEnd")
 # A call's bridge mixes in software from its first participant on (video_sfu keeps
 # Asterisk from switching two parties to a native or 1:1 bridge), so the recording
@@ -137,6 +138,41 @@ async def converse(channel: CallChannel, leg: str) -> None:
     unless the controller is stopping, when conversations stay for the next one)."""
     if await exists(channel, leg):  # after a restart it may have gone meanwhile
         await channel.wait_event(lambda e: e.about(leg) and e.type in GONE_EVENTS, None)
+
+
+async def record_caller(
+    channel: CallChannel, plan: LegPlan, name: str, max_seconds: int, max_silence: int
+) -> float:
+    """Record what the caller says into its own file (a voice message): a beep, then
+    until ``#``, ``max_silence`` seconds of silence, ``max_seconds`` or a hang-up (which
+    raises ``CallerHungUp``; the file is kept). Returns the length kept.
+
+    ARI will not record a bridged channel, and the caller stays in the call's bridge so
+    that the whole-call recording has the message too: a snoop on what the caller sends
+    is recorded instead. It carries no keys, so ``#`` (an event in the bridge) stops it."""
+    if channel.bridge is None:
+        return await channel.record(name, max_seconds, max_silence)
+    await channel.play([MESSAGE_BEEP], barge_in=False)
+    ari = channel.ari
+    snoop = new_leg_id()
+    plan.attach(snoop, channel.channel_id)
+    try:
+        try:
+            await ari.snoop(channel.channel_id, snoop, plan.app, spy="in")
+        except AriNotFound:
+            raise CallerHungUp from None
+        await channel.wait_event(lambda e: e.about(snoop) and e.type == "StasisStart", 5)
+        await ari.record(snoop, name, fmt="wav", max_duration=max_seconds, max_silence=max_silence)
+        ended = recording_ended(name)
+        event = await channel.wait_event(
+            lambda e: ended(e) or (channel.is_key(e) and e.digit == "#"), max_seconds + 10
+        )
+        if not ended(event):  # the caller pressed #
+            await quietly(ari.stop_recording(name))
+            event = await channel.wait_event(ended, 10)
+        return channel.recorded_seconds(event)
+    finally:
+        await shielded(hang_up_leg(channel, plan, snoop))
 
 
 async def hang_up_leg(channel: CallChannel, plan: LegPlan, leg: str) -> None:

@@ -19,14 +19,13 @@ then puts a ``RESYNC`` marker in the queue and the waiting primitive asks ARI di
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 
-from hotline.ari.errors import AriError, AriNotFound
+from hotline.ari.errors import AriNotFound
 from hotline.ari.models import Event
 from hotline.ari.rest import AriRest
 
@@ -154,25 +153,9 @@ class CallChannel:
                     self.typeahead.append(event.digit)
 
     async def record(self, name: str, max_seconds: int, max_silence: int) -> float:
-        """Record what the caller says (a beep first; ``#`` or silence ends it); returns
-        the length in seconds, 0 when nothing was kept.
-
-        ARI records only a channel that is not bridged: the caller steps out of the
-        call's bridge meanwhile (the message is its own file) and back in after."""
-        if self.bridge is None:
-            return await self._record(name, max_seconds, max_silence)
-        try:
-            await self.ari.remove_from_bridge(self.bridge, [self.channel_id])
-        except AriNotFound:
-            raise CallerHungUp from None
-        try:
-            return await self._record(name, max_seconds, max_silence)
-        finally:
-            if not self.hung_up:
-                with contextlib.suppress(AriError):
-                    await asyncio.shield(self.ari.add_to_bridge(self.bridge, [self.channel_id]))
-
-    async def _record(self, name: str, max_seconds: int, max_silence: int) -> float:
+        """Record what the caller says on their own channel, which must not be bridged (a
+        beep first; ``#`` or silence ends it); returns the length in seconds, 0 when
+        nothing was kept. A bridged caller is recorded by ``legs.record_caller``."""
         try:
             await self.ari.record(
                 self.channel_id,
@@ -185,17 +168,13 @@ class CallChannel:
             )
         except AriNotFound:
             raise CallerHungUp from None
-        finished = await self.wait_event(
-            lambda e: (
-                e.type in ("RecordingFinished", "RecordingFailed")
-                and e.recording is not None
-                and e.recording.name == name
-            ),
-            max_seconds + 10,
-        )
+        return self.recorded_seconds(await self.wait_event(recording_ended(name), max_seconds + 10))
+
+    def recorded_seconds(self, finished: Event) -> float:
+        """The length a finished recording kept (0 when it failed)."""
         recording = finished.recording
         if finished.type == "RecordingFailed" or recording is None:
-            log.warning("recording %s failed on %s", name, self.channel_id)
+            log.warning("recording failed on %s", self.channel_id)
             return 0.0
         return float(recording.duration or 0)
 
@@ -231,6 +210,14 @@ class CallChannel:
             await self.ari.stop_playback(playback_id)
         except AriNotFound:
             pass  # it finished on its own meanwhile
+
+
+def recording_ended(name: str) -> Callable[[Event], bool]:
+    return lambda e: (
+        e.type in ("RecordingFinished", "RecordingFailed")
+        and e.recording is not None
+        and e.recording.name == name
+    )
 
 
 def _never(event: Event) -> bool:

@@ -18,7 +18,8 @@ from hotline.db import make_engine, session_factory
 from ivr.scenario import hearing
 from tests.harness.cli import hotline
 from tests.harness.corpus import talking_wav
-from tests.harness.db import call_for, events_of
+from tests.harness.db import call_for, events_of, recording_of
+from tests.harness.listening import found
 from tests.harness.stack import Stack
 from tests.harness.tester import AgentPhone, Caller, Tester, seconds
 
@@ -385,6 +386,11 @@ async def test_after_hours_message_head_office_and_callback(
     assert len(saved) == 1 and float(str(saved[0]["seconds"])) >= 1.0
     audio = stack.state / "pbx" / "recordings" / f"{saved[0]['recording']}.wav"
     await recorded(audio, stack.prompt("greeting", "en"), timeout=5)
+    # The whole call's recording has the message too, after the invitation to leave it.
+    row = await recording_of(stack, record.id, 30)
+    whole = hearing.read_wav(stack.config.recordings_store / row.path)
+    invited = found(stack.prompt("leave-message"), whole, "the invitation")
+    assert found(stack.prompt("greeting", "en"), whole, "the message") > invited
     office = await call_for(stack, "13800138009", timeout=10, closed=True)
     assert [t["to"] for t in await timeline(stack, office.id, "transfer")] == [
         "outside:01088886666"

@@ -21,14 +21,8 @@ from ivr.scenario import hearing
 from tests.harness.centre import Centre, wait_queued
 from tests.harness.cli import hotline
 from tests.harness.db import age_recording, call_for, events_of, recording_of, survey_of
+from tests.harness.listening import found
 from tests.harness.tester import Caller
-
-
-def found(template: Path, audio: hearing.Samples, what: str) -> float:
-    """Where ``template`` is in ``audio`` (seconds); fails when it is not there."""
-    match = hearing.find(hearing.read_wav(template), audio)
-    assert match.score >= hearing.MATCH_THRESHOLD, f"{what} is not in the recording ({match})"
-    return match.offset_s
 
 
 async def heard_for(caller: Caller, seconds: float, timeout: float) -> float:
