@@ -1,5 +1,6 @@
 """The ACD's state survives a controller crash (non-negotiable 6): agents' states and
-tokens, a conversation in progress, and a caller waiting with their place in time."""
+tokens, a conversation in progress with its recording, and a caller waiting with their
+place in time."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import signal
 
 from acd.store import AcdStore
 from hotline.db import make_engine
+from ivr.scenario import hearing
 from tests.harness.centre import Centre, wait_queued
-from tests.harness.db import call_for, events_of
+from tests.harness.db import call_for, events_of, recording_of, survey_of
+from tests.harness.listening import found
 from tests.harness.stack import Stack
 
 
@@ -29,6 +32,9 @@ async def test_agents_a_conversation_and_a_waiting_caller_survive_a_crash(
     first = await centre.call("4", caller_id="13800001201")
     await centre.phones["1001"].wait_call(1, 30)
     await talking.wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
+    agent_line = await centre.phones["1001"].line(0)
+    await first.play(stack.prompt("repair-menu", "en"))  # the caller speaks before the crash
+    await agent_line.expect_heard(stack.prompt("repair-menu", "en"), 10)
     second = await centre.call("4", caller_id="13800001202")
     waiting = await call_for(stack, "13800001202", 10)
     await wait_queued(stack, waiting.id)
@@ -52,9 +58,32 @@ async def test_agents_a_conversation_and_a_waiting_caller_survive_a_crash(
     assert [(q, o) for q, o, _ in after] == [("complaints", "answered")]
     assert after[0][2] == before[0][2]  # joined when it first joined
     assert "resumed" in [e.kind for e in await events_of(stack, waiting.id)]
-    # The conversation is under the new controller: the agent hangs up, the call ends.
+    # The conversation is under the new controller: the agent speaks, then hangs up, and
+    # the caller answers the survey.
+    await agent_line.play(stack.prompt("choice-received", "en"))
+    await first.expect_heard(stack.prompt("choice-received", "en"), 10)
+    hung_up_at = first.position()
     await centre.phones["1001"].hang_up()
-    closed = await call_for(stack, "13800001201", 30, closed=True)  # after the survey
+    await first.expect_heard(stack.prompt("survey"), 10, after_s=hung_up_at)
+    await first.press("2")
+    closed = await call_for(stack, "13800001201", 30, closed=True)
     assert closed.disposition == "answered"
     await talking.wait_me(lambda m: m["state"] in ("wrap-up", "ready"), 10, "off the call")
+    answer = await survey_of(stack, closed.id, 10)
+    assert (answer.agent, answer.queue, answer.result) == ("1001", "complaints", "2")
+    # One recording spans the crash: the caller before it, the agent and the survey after.
+    row = await recording_of(stack, closed.id, 30)
+    store = stack.config.recordings_store
+    assert sorted(p.name for p in store.rglob(f"{closed.id}*")) == [
+        f"{closed.id}.timeline.json",
+        f"{closed.id}.wav",
+    ]
+    audio = hearing.read_wav(store / row.path)
+    offsets = [
+        found(stack.prompt("repair-menu", "en"), audio, "the caller's voice"),
+        found(stack.prompt("choice-received", "en"), audio, "the agent's voice"),
+        found(stack.prompt("survey"), audio, "the survey question"),
+    ]
+    assert offsets == sorted(offsets), offsets
+    assert row.agent_list() == ["1001"] and row.queue_list() == ["complaints"]
     await second.hangup()
