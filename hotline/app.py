@@ -196,6 +196,7 @@ class Controller:
             on_connected=on_connected,
             heartbeat=config.ari.heartbeat,
             max_delay=config.ari.reconnect_max_delay,
+            echo_every=config.ari.echo_every,
         )
         admin = AdminActions(
             reload_menu=lambda: self._reload(menus),
@@ -342,6 +343,8 @@ class Controller:
                 "connected": stream.status.connected,
                 "connects": stream.status.connects,
                 "last_error": stream.status.last_error,
+                "echoes_heard": stream.status.echoes_heard,
+                "echoes_lost": stream.status.echoes_lost,
             },
             "calls": len(registry.calls),
         }

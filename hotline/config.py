@@ -66,6 +66,10 @@ def _positive(value: float) -> str | None:
     return None if 0 < value < math.inf else "must be a number more than 0"
 
 
+def _echo_every(value: float) -> str | None:
+    return None if value == 0 or 5 <= value < math.inf else "must be 0 (off) or at least 5"
+
+
 def _time_zone(value: str) -> str | None:
     try:
         zoneinfo.ZoneInfo(value)
@@ -120,6 +124,8 @@ class AriConfig:
     url: str = ""
     heartbeat: float = 5.0
     reconnect_max_delay: float = 10.0
+    # How often the controller checks that its app still gets events (0: never).
+    echo_every: float = field(default=15.0, metadata=_check(_echo_every))
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ def controller_settings(state: Path, ports: Ports) -> dict[str, object]:
             "port": ports.pbx_ari,
             "url": f"http://127.0.0.1:{ports.ari_proxy}",
             "heartbeat": 2.0,
+            "echo_every": 5.0,
             "reconnect_max_delay": 2.0,
         },
         "http": {"port": ports.controller_http},

@@ -31,7 +31,7 @@ async def test_event_socket_cut_mid_call_reconnects_and_call_goes_on(
     menu = await caller.expect_heard(controller.prompt("main-menu"), timeout=25)
     before = await controller.controller.wait_health(lambda h: h["ari"]["connected"], 5)
     assert controller.proxy.cut() >= 1  # the event websocket (and any REST connection)
-    await controller.controller.wait_health(
+    after = await controller.controller.wait_health(
         lambda h: h["ari"]["connected"] and h["ari"]["connects"] > before["ari"]["connects"], 15
     )
     await caller.press("2")
@@ -40,6 +40,11 @@ async def test_event_socket_cut_mid_call_reconnects_and_call_goes_on(
     record = await call_for(controller, "13700137002", timeout=10, closed=True)
     assert record.keys == "2"
     assert record.disposition == "caller_hangup"
+    # The new socket gets the app's events: the controller's own echo comes back on it.
+    await controller.controller.wait_health(
+        lambda h: h["ari"]["echoes_heard"] > after["ari"]["echoes_heard"], 15
+    )
+    assert after["ari"]["echoes_lost"] == 0
 
 
 async def test_killed_controller_is_replaced_and_resumes_the_call(

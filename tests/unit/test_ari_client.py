@@ -105,3 +105,79 @@ async def test_rest_unreachable_after_retries(unused_tcp_port: int) -> None:
         ari.retry_delays = (0.01, 0.01)
         with pytest.raises(AriUnavailable, match="cannot reach Asterisk"):
             await ari.ping()
+
+
+@dataclass
+class DeafAri:
+    """A fake ARI whose first connection stops getting events while it stays open (as
+    when Asterisk deactivates an app under a live socket); later ones hear fine."""
+
+    url: str = ""
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    echoed: list[str] = field(default_factory=list)
+    echoed_three: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@pytest.fixture
+async def deaf_ari(unused_tcp_port: int) -> AsyncIterator[DeafAri]:
+    fake = DeafAri(url=f"http://127.0.0.1:{unused_tcp_port}")
+
+    async def events(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        fake.sockets.append(ws)
+        async for _ in ws:
+            pass
+        return ws
+
+    async def user_event(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if request.query.get("application") != "hotline":
+            return web.json_response({"message": "Application not found"}, status=404)
+        if len(fake.sockets) > 1:  # the first socket is deaf
+            fake.echoed.append(name)
+            if len(fake.echoed) == 3:
+                fake.echoed_three.set()
+            await fake.sockets[-1].send_json(
+                {"type": "ChannelUserevent", "eventname": name, "application": "hotline"}
+            )
+            await fake.sockets[-1].send_json({"type": "StasisStart", "channel": {"id": "c1"}})
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_get("/ari/events", events)
+    app.router.add_post("/ari/events/user/{name}", user_event)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    yield fake
+    await runner.cleanup()
+
+
+async def test_a_socket_that_stops_getting_events_is_reopened(deaf_ari: DeafAri) -> None:
+    got: list[Event] = []
+    connects = asyncio.Queue[int]()
+    stream = EventStream(
+        deaf_ari.url,
+        "hotline",
+        "u",
+        "p",
+        got.append,
+        lambda: connects.put(stream.status.connects),
+        max_delay=0.2,
+        echo_every=0.2,
+        echo_timeout=0.3,
+    )
+    task = asyncio.create_task(stream.run())
+    try:
+        async with asyncio.timeout(10):
+            assert [await connects.get() for _ in range(2)] == [1, 2]
+            await deaf_ari.echoed_three.wait()  # the reopened socket hears its echoes
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert stream.status.echoes_lost == 1 and stream.status.connects == 2
+    assert stream.status.echoes_heard >= 2
+    # Only the echoes are kept back; other events reach the handler.
+    assert {e.type for e in got} == {"StasisStart"}

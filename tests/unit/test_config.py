@@ -50,6 +50,7 @@ def test_environment_sets_the_menu_clock_and_watch() -> None:
         ("pbx:\n  sip_prot: 5060\n", "unknown key 'pbx.sip_prot' (did you mean 'pbx.sip_port'?)"),
         ("pbx:\n  agent_dial: PJSIP/8000\n", "key 'pbx.agent_dial': must contain {target}"),
         ("ari: 8088\n", "key 'ari': expected a mapping of settings"),
+        ("ari:\n  echo_every: 1\n", "key 'ari.echo_every': must be 0 (off) or at least 5"),
         ("menu:\n  clock: soon\n", "key 'menu.clock': expected a local time"),
         ("menu:\n  message_silence: 2.5\n", "key 'menu.message_silence': expected an integer"),
         ("- a\n- b\n", "the top level must be a mapping"),
