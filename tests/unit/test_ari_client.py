@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -12,6 +13,18 @@ from aiohttp import web
 
 from hotline.ari import ApplicationReplaced, AriNotFound, AriRest, AriUnavailable, Event
 from hotline.ari.events import EventStream
+
+
+@asynccontextmanager
+async def listening(app: web.Application, port: int) -> AsyncIterator[None]:
+    """A fake ARI server on ``port`` for as long as the block runs."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
 
 
 @dataclass
@@ -47,11 +60,8 @@ async def fake_ari(unused_tcp_port: int) -> AsyncIterator[FakeAri]:
     app = web.Application()
     app.router.add_get("/ari/events", events)
     app.router.add_get("/ari/channels/{id}", channel)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
-    yield fake
-    await runner.cleanup()
+    async with listening(app, unused_tcp_port):
+        yield fake
 
 
 async def test_reconnects_and_reconciles_after_every_connect(fake_ari: FakeAri) -> None:
@@ -147,11 +157,8 @@ async def deaf_ari(unused_tcp_port: int) -> AsyncIterator[DeafAri]:
     app = web.Application()
     app.router.add_get("/ari/events", events)
     app.router.add_post("/ari/events/user/{name}", user_event)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
-    yield fake
-    await runner.cleanup()
+    async with listening(app, unused_tcp_port):
+        yield fake
 
 
 async def test_a_socket_that_stops_getting_events_is_reopened(deaf_ari: DeafAri) -> None:
