@@ -130,19 +130,21 @@ class EventStream:
             self._echo_wanted = f"{ECHO_PREFIX}{sent}"
             self._echo_back.clear()
             url = f"{self._rest_url}/events/user/{self._echo_wanted}"
+            limit = aiohttp.ClientTimeout(total=self._echo_timeout)
             try:
-                async with http.post(url, params={"application": self._app}) as response:
-                    if response.status >= 500:
-                        continue  # Asterisk is in trouble; the heartbeat will tell
-                    lost = response.status >= 400  # 404: the app is not registered at all
-                if not lost:
+                async with http.post(url, params={"application": self._app}, timeout=limit) as r:
+                    status = r.status
+            except (aiohttp.ClientError, TimeoutError):
+                continue  # REST unreachable or slow: the socket's own heartbeat deals with that
+            if status >= 500:
+                continue  # Asterisk is in trouble; the heartbeat will tell
+            if status < 400:  # (404: the app is not registered at all)
+                try:
                     async with asyncio.timeout(self._echo_timeout):
                         await self._echo_back.wait()
                     continue
-            except TimeoutError:
-                pass
-            except aiohttp.ClientError:
-                continue  # REST unreachable: the socket's own heartbeat deals with that
+                except TimeoutError:
+                    pass
             self.status.echoes_lost += 1
             log.warning(
                 "ARI event socket: our own event did not come back in %.0f s (Asterisk "
