@@ -29,6 +29,7 @@ from acd.call import Handover, Placement, QueueCall, QueuePorts, Served
 from acd.callbacks import Callbacks
 from acd.engine import Acd
 from hotline.ari.errors import AriError, AriNotFound
+from hotline.ari.rest import AriRest
 from hotline.calls import legs
 from hotline.calls.models import CallRecord
 from hotline.calls.registry import LEG_KEY
@@ -506,8 +507,10 @@ class LiveServices:
             )
         except CallerHungUp:
             # Most callers hang up instead of pressing #: Asterisk keeps what they said,
-            # and so does the index (its length as timed here).
-            await self._keep_message(name, round(time.monotonic() - began, 1))
+            # and so does the index (its length as timed here), unless they went before
+            # the recording began (during the beep).
+            kept = await _on_pbx(call.channel.ari, name)
+            await self._keep_message(name, round(time.monotonic() - began, 1) if kept else 0.0)
             raise
         await self._keep_message(name, seconds)
 
@@ -538,3 +541,14 @@ class LiveServices:
         if self.call.listener is None:
             return None
         return await check_line(check, waited, self.call.line_io(self.ctx, check))
+
+
+async def _on_pbx(ari: AriRest, recording: str) -> bool:
+    """Whether the PBX holds the stored recording (when it cannot tell: assume it does)."""
+    try:
+        await ari.stored_recording(recording)
+    except AriNotFound:
+        return False
+    except AriError:
+        return True
+    return True

@@ -306,6 +306,9 @@ class AriRest:
     async def stop_recording(self, name: str) -> None:
         await self.request("POST", f"/recordings/live/{_q(name)}/stop")
 
+    async def stored_recording(self, name: str) -> dict[str, Any]:
+        return dict(await self.request("GET", f"/recordings/stored/{_q(name)}"))
+
     async def delete_stored_recording(self, name: str) -> None:
         await self.request("DELETE", f"/recordings/stored/{_q(name)}")
 
