@@ -440,6 +440,18 @@ class Acd:
         session.log_out(self.clock())
         return await self._commit(session)
 
+    async def end_wrapup(self, number: str) -> AgentSession:
+        """The agent is done with the call's paperwork before the wrap-up time is up
+        (AgentStateError when not in wrap-up); the time taken is what the KPIs count."""
+        session = self.session(number)
+        now = self.clock()
+        session.wrapup_done(now)
+        call_id, began = self._wrapup_began.pop(number, (session.call_id, now))
+        await self._commit(session)
+        if self.on_wrapup is not None:
+            await self.on_wrapup(number, call_id, now - began)
+        return session
+
     async def set_status(self, number: str, status: Status, reason: str = "") -> AgentSession:
         session = self.session(number)
         session.set_status(status, reason, self.clock())

@@ -110,6 +110,7 @@ class AgentApi:
         r.add_get("/api/me", self.me)
         r.add_post("/api/me/state", self.my_state)
         r.add_post("/api/me/mute", self.my_mute)
+        r.add_post("/api/me/wrap-up/end", self.my_wrapup_end)
         r.add_post("/api/me/password", self.my_password)
         r.add_post("/api/me/queues/{queue}", self.my_queue)
         r.add_get("/api/me/missed", self.my_missed)
@@ -223,6 +224,12 @@ class AgentApi:
         await self.acd.set_muted(who.agent, muted)
         if self.acd.agents[who.agent].call_id in self.acd.conversations:
             await self.acd.act(self.acd.call_of(who.agent), "mute", muted=muted, by=who.agent)
+        return _json(self._agent_json(who.agent))
+
+    async def my_wrapup_end(self, request: web.Request) -> web.Response:
+        """结束文书处理: back to ready before the wrap-up time is up."""
+        who = await self.identity(request)
+        await self.acd.end_wrapup(who.agent)
         return _json(self._agent_json(who.agent))
 
     async def my_password(self, request: web.Request) -> web.Response:
@@ -601,6 +608,7 @@ def openapi_document(more_paths: Mapping[str, Any] | None = None) -> dict[str, A
             "/api/me": {"get": op("my state, skills and queues")},
             "/api/me/state": {"post": op("ready / not ready (reason) / break", body=state_body)},
             "/api/me/mute": {"post": op("mute or unmute")},
+            "/api/me/wrap-up/end": {"post": op("end my wrap-up now (409 when not in wrap-up)")},
             "/api/me/password": {"post": op("change my password")},
             "/api/me/queues/{queue}": {"post": op("sign in to or out of a skill group")},
             "/api/me/missed": {"get": op("calls offered to me that I did not answer")},

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.harness.centre import Centre, hang_up_all, offered_to, wait_queued
-from tests.harness.db import call_for
+from tests.harness.db import call_for, events_of
+from tests.harness.desk import ApiRefused
 
 
 async def test_skill_match_then_level_then_longest_idle(centre: Centre) -> None:
@@ -100,4 +103,20 @@ async def test_wrap_up_blocks_offers_until_it_ends_and_break_holds_them(
     assert len(phone.calls) == 2
     await desk.ready()
     await phone.wait_call(3, 10)
-    await hang_up_all(first, second, third)
+    # Done with the paperwork early: the agent ends wrap-up, and the next caller rings
+    # well before the 3 s would be up; the wrap time counted is the time taken.
+    await desk.wait_me(lambda m: m["state"] == "on-call", 10, "on the third call")
+    fourth = await centre.call("4", caller_id="13800000304")
+    await wait_queued(centre.stack, (await call_for(centre.stack, "13800000304", 10)).id)
+    await phone.hang_up()
+    await desk.wait_me(lambda m: m["state"] == "wrap-up", 5, "in wrap-up")
+    ended = time.monotonic()
+    assert (await desk.post("/api/me/wrap-up/end", {}))["state"] == "ready"
+    await phone.wait_call(4, 10)
+    assert phone.rang_at[3] - ended < 2.0, "offered as if the wrap-up had run its time"
+    wraps = [e for e in await events_of(centre.stack, record.id) if e.kind == "wrap-up"]
+    assert len(wraps) == 1 and float(str(wraps[0].data["seconds"])) < 2.0
+    with pytest.raises(ApiRefused) as refused:  # not in wrap-up any more
+        await desk.post("/api/me/wrap-up/end", {})
+    assert refused.value.status == 409
+    await hang_up_all(first, second, third, fourth)

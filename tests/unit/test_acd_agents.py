@@ -170,3 +170,29 @@ async def random_run(seed: int) -> set[str]:
             clock.now += rng.choice([1, 5, 30])
         check()
     return set(store.outcomes.values())
+
+
+async def test_an_agent_may_end_wrap_up_early_and_the_time_taken_counts() -> None:
+    clock = Clock()
+    setup = centre()
+    wrapped: list[tuple[str, str, float]] = []
+
+    async def on_wrapup(agent: str, call_id: str, seconds: float) -> None:
+        wrapped.append((agent, call_id, seconds))
+
+    acd = Acd(lambda: setup, MemoryStore(), clock=clock, on_wrapup=on_wrapup)
+    await acd.log_in("1", "8001")
+    await acd.set_status("1", Status.READY)
+    with pytest.raises(AgentStateError):
+        await acd.end_wrapup("1")  # no call, no wrap-up to end
+    acd.agents["1"].offer("c1", clock.now)
+    acd.agents["1"].answered("c1", clock.now)
+    await acd.call_ended("1", "c1", "repair")  # 30 s of wrap-up by default
+    assert acd.agents["1"].state == "wrap-up"
+    clock.now += 7
+    await acd.end_wrapup("1")
+    assert acd.agents["1"].state == "ready" and acd.agents["1"].offerable
+    assert wrapped == [("1", "c1", 7.0)]
+    clock.now += 60  # past the wrap-up time: it is not counted again
+    await acd.dispatch()
+    assert wrapped == [("1", "c1", 7.0)]
