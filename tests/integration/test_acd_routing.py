@@ -111,7 +111,8 @@ async def test_wrap_up_blocks_offers_until_it_ends_and_break_holds_them(
     await phone.hang_up()
     await desk.wait_me(lambda m: m["state"] == "wrap-up", 5, "in wrap-up")
     ended = time.monotonic()
-    assert (await desk.post("/api/me/wrap-up/end", {}))["state"] == "ready"
+    me = await desk.post("/api/me/wrap-up/end", {})
+    assert me["state"] in ("ready", "ringing")  # the waiting caller may be offered at once
     await phone.wait_call(4, 10)
     assert phone.rang_at[3] - ended < 2.0, "offered as if the wrap-up had run its time"
     wraps = [e for e in await events_of(centre.stack, record.id) if e.kind == "wrap-up"]
