@@ -49,6 +49,7 @@ class Centre:
         left behind cannot reach the next one."""
         for caller in self.callers:
             await caller.hangup()
+        stuck = []
         for desk in self.desks.values():
             try:
                 me = await desk.wait_me(
@@ -57,9 +58,15 @@ class Centre:
                 if me["state"] == "wrap-up":  # it would keep the next test's calls waiting
                     with contextlib.suppress(ApiRefused):  # (unless it ran out just now)
                         await desk.post("/api/me/wrap-up/end", {})
-                await desk.post("/api/logout")
             except ApiRefused:
-                pass  # logged out already (a test did, or a supervisor)
+                continue  # logged out already (a test did, or a supervisor)
+            except AssertionError as exc:
+                # Logged out all the same (after its call), so that one failed test does
+                # not leave the agent logged in and fail every later test's login.
+                stuck.append(str(exc))
+            with contextlib.suppress(ApiRefused):
+                await desk.post("/api/logout")
+        assert not stuck, "; ".join(stuck)
 
 
 async def offered_to(stack: Stack, caller_id: str, timeout: float = 20) -> list[str]:
