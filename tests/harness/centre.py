@@ -44,6 +44,15 @@ class Centre:
             await caller.press(keys)  # kept while the greeting plays; the menu takes them
         return caller
 
+    async def answer_survey(self, caller: Caller, agent: str, key: str) -> float:
+        """The agent puts the phone down; the caller stays on, hears the survey question
+        and presses ``key``. Returns where on the caller's line the agent hung up."""
+        hung_up_at = caller.position()
+        await self.phones[agent].hang_up()
+        await caller.expect_heard(self.stack.prompt("survey"), 10, after_s=hung_up_at)
+        await caller.press(key)
+        return hung_up_at
+
     async def close(self) -> None:
         """Hang up every caller and log every agent out, so that whatever a failed test
         left behind cannot reach the next one."""

@@ -12,3 +12,8 @@ def found(template: Path, audio: hearing.Samples, what: str) -> float:
     match = hearing.find(hearing.read_wav(template), audio)
     assert match.score >= hearing.MATCH_THRESHOLD, f"{what} is not in the recording ({match})"
     return match.offset_s
+
+
+def files_of(store: Path, call_id: str) -> list[str]:
+    """The names of the call's files in the recordings store."""
+    return sorted(p.name for p in store.rglob(f"{call_id}*"))

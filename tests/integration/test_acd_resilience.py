@@ -11,7 +11,7 @@ from hotline.db import make_engine
 from ivr.scenario import hearing
 from tests.harness.centre import Centre, wait_queued
 from tests.harness.db import call_for, events_of, recording_of, survey_of
-from tests.harness.listening import found
+from tests.harness.listening import files_of, found
 from tests.harness.stack import Stack
 
 
@@ -62,10 +62,7 @@ async def test_agents_a_conversation_and_a_waiting_caller_survive_a_crash(
     # the caller answers the survey.
     await agent_line.play(stack.prompt("choice-received", "en"))
     await first.expect_heard(stack.prompt("choice-received", "en"), 10)
-    hung_up_at = first.position()
-    await centre.phones["1001"].hang_up()
-    await first.expect_heard(stack.prompt("survey"), 10, after_s=hung_up_at)
-    await first.press("2")
+    await centre.answer_survey(first, "1001", "2")
     closed = await call_for(stack, "13800001201", 30, closed=True)
     assert closed.disposition == "answered"
     await talking.wait_me(lambda m: m["state"] in ("wrap-up", "ready"), 10, "off the call")
@@ -74,7 +71,7 @@ async def test_agents_a_conversation_and_a_waiting_caller_survive_a_crash(
     # One recording spans the crash: the caller before it, the agent and the survey after.
     row = await recording_of(stack, closed.id, 30)
     store = stack.config.recordings_store
-    assert sorted(p.name for p in store.rglob(f"{closed.id}*")) == [
+    assert files_of(store, closed.id) == [
         f"{closed.id}.timeline.json",
         f"{closed.id}.wav",
     ]

@@ -21,7 +21,7 @@ from ivr.scenario import hearing
 from tests.harness.centre import Centre, wait_queued
 from tests.harness.cli import hotline
 from tests.harness.db import age_recording, call_for, events_of, recording_of, survey_of
-from tests.harness.listening import found
+from tests.harness.listening import files_of, found
 from tests.harness.tester import Caller
 
 
@@ -70,10 +70,7 @@ async def test_one_recording_holds_the_whole_call_and_the_survey_answer(centre: 
     await agent_line.play(stack.prompt("choice-received", "en"))
     await caller.expect_heard(stack.prompt("choice-received", "en"), 10)
     # The agent hangs up; the caller stays on, hears the survey and presses 1.
-    hung_up_at = caller.position()
-    await centre.phones["1001"].hang_up()
-    await caller.expect_heard(stack.prompt("survey"), 10, after_s=hung_up_at)
-    await caller.press("1")
+    hung_up_at = await centre.answer_survey(caller, "1001", "1")
     await caller.expect_heard(stack.prompt("survey-thanks"), 10, after_s=hung_up_at)
     call_seconds = await caller.hung_up_at(15)
 
@@ -88,7 +85,7 @@ async def test_one_recording_holds_the_whole_call_and_the_survey_answer(centre: 
     store = stack.config.recordings_store
     audio_file = store / row.path
     # Exactly one file for the call, moved off the PBX.
-    assert sorted(p.name for p in store.rglob(f"{record.id}*")) == [
+    assert files_of(store, record.id) == [
         f"{record.id}.timeline.json",
         f"{record.id}.wav",
     ]
