@@ -19,20 +19,28 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from acd import routing
 from acd.agents import AgentStateError
-from acd.engine import ACTION_EVENT, OFFER_EVENT, PICKUP_EVENT, Acd, UnknownQueue, Waiter
+from acd.engine import Acd
 from acd.model import Queue
+from acd.waiter import ACTION_EVENT, OFFER_EVENT, PICKUP_EVENT, UnknownQueue, Waiter
 from hotline.ari.models import Event
 from hotline.calls import legs
 from hotline.calls.session import CallChannel, CallerHungUp
+from hotline.calls.timeline import Kind
 from hotline.errors import HotlineError
 
 log = logging.getLogger(__name__)
 
 MAX_COUNT = 10  # position and minutes are said up to ten
+
+
+class TimelineLog(Protocol):
+    """Writes one event of ``kind`` with ``data`` onto the call's timeline."""
+
+    def __call__(self, kind: Kind, **data: Any) -> Awaitable[None]: ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,7 @@ class QueuePorts:
     legs: legs.LegPlan
     agent_dial: str  # e.g. "PJSIP/{target}"
     media: Callable[[str], str]  # prompt id -> media URI in the caller's language
-    log: Callable[..., Awaitable[None]]  # (kind, **data) onto the call's timeline
+    log: TimelineLog  # (kind, **data) onto the call's timeline
     save: Callable[[str, dict[str, Any]], Awaitable[None]]  # (state, variables)
     request_callback: Callable[[str], Awaitable[None]]  # (queue)
     record_message: Callable[[], Awaitable[None]]
@@ -95,7 +103,7 @@ class QueueCall:
         """One stay in a queue; with ``direct``, that agent is rung first."""
         ports = self.ports
         await ports.log(
-            "queued",
+            Kind.QUEUED,
             queue=placement.queue,
             skills=list(placement.skills),
             priority=placement.priority,
@@ -121,14 +129,14 @@ class QueueCall:
             )
             waiter = None
         if waiter is None:
-            await ports.log("queue-empty", queue=placement.queue)
+            await ports.log(Kind.QUEUE_EMPTY, queue=placement.queue)
             return None
         joined = Placement(
             placement.queue, placement.skills, placement.priority, waiter.call.joined_at
         )
         await ports.save("queued", joined.as_dict())
         await ports.log(
-            "waiting",
+            Kind.WAITING,
             queue=placement.queue,
             vip=waiter.call.vip,
             region=waiter.call.region,
@@ -154,7 +162,7 @@ class QueueCall:
         except CallerHungUp:
             if self.call_id in self.acd.waiting:
                 waited = await self.acd.leave(waiter, "abandoned")
-                await ports.log("abandoned", queue=waiter.call.queue, wait=waited)
+                await ports.log(Kind.ABANDONED, queue=waiter.call.queue, wait=waited)
             raise
         finally:
             # Whatever else ends the wait (the controller stopping, an error): the ACD
@@ -223,7 +231,7 @@ class QueueCall:
             prompts += ["queue-wait-before", f"count-{minutes}", "queue-wait-minutes"]
         if queue.announce.callback_key:
             prompts.append("queue-callback-offer")
-        await self.ports.log("announcement", prompts=prompts, position=position)
+        await self.ports.log(Kind.ANNOUNCEMENT, prompts=prompts, position=position)
         await self._music(False, waiter)
         event = None
         with contextlib.suppress(TimeoutError):
@@ -239,14 +247,14 @@ class QueueCall:
         """Move to the overflow queue, keeping the caller's place in time; stay if
         nobody there could take the call either."""
         if await self.acd.move(waiter, queue.overflow, waiter.call.skills - queue.skills):
-            await self.ports.log("overflow", queue=queue.name, to=queue.overflow)
+            await self.ports.log(Kind.OVERFLOW, queue=queue.name, to=queue.overflow)
             await self.ports.save("queued", {"queue": queue.overflow})
 
     async def _max_wait(self, waiter: Waiter) -> str:
         """After the longest wait allowed: a callback (1) or a message (2, or no key)."""
         queue = self.acd.queue(waiter.call.queue)
         waited = await self.acd.leave(waiter, "max-wait")
-        await self.ports.log("max-wait", queue=queue.name, wait=waited)
+        await self.ports.log(Kind.MAX_WAIT, queue=queue.name, wait=waited)
         await self._music(False, waiter)
         key = await self.channel.play([self.ports.media("queue-max-wait")], barge_in=True)
         if key is None:
@@ -260,7 +268,7 @@ class QueueCall:
 
     async def _callback(self, waiter: Waiter) -> str:
         waited = await self.acd.leave(waiter, "callback")
-        await self.ports.log("queue-callback", queue=waiter.call.queue, wait=waited)
+        await self.ports.log(Kind.QUEUE_CALLBACK, queue=waiter.call.queue, wait=waited)
         await self._music(False, waiter)
         await self.ports.request_callback(waiter.call.queue)
         await self.channel.play([self.ports.media("callback-saved")], barge_in=False)
@@ -283,7 +291,7 @@ class QueueCall:
         leg = legs.new_leg_id()
         endpoint = ports.agent_dial.format(target=extension)
         ports.legs.attach(leg, self.channel.channel_id)
-        await ports.log("offer", agent=agent, extension=extension, queue=queue.name)
+        await ports.log(Kind.OFFER, agent=agent, extension=extension, queue=queue.name)
         answered = False
         try:
             outcome, stopped = await legs.ring(
@@ -297,13 +305,13 @@ class QueueCall:
             )
             if stopped is not None:  # picked up by another agent
                 picker = str(stopped.raw["agent"])
-                await ports.log("picked-up", agent=picker, from_agent=agent)
+                await ports.log(Kind.PICKED_UP, agent=picker, from_agent=agent)
                 await self.acd.ring_result(waiter, agent, "cancelled")
                 waiter.ringing, waiter.picked_by = picker, ""
                 await legs.hang_up_leg(self.channel, ports.legs, leg)
                 return await self._ring(waiter, picker, str(stopped.raw["extension"]))
             if outcome is not legs.RingOutcome.ANSWERED:
-                await ports.log("offer-failed", agent=agent, outcome=outcome.value)
+                await ports.log(Kind.OFFER_FAILED, agent=agent, outcome=outcome.value)
                 await self.acd.ring_result(waiter, agent, outcome.value)
                 return None
             await self._music(False, waiter)
@@ -318,7 +326,7 @@ class QueueCall:
             self.acd.talking(self.call_id, agent, self.channel.deliver)  # before "on-call"
             await self.acd.ring_result(waiter, agent, "answered")
             waited = await self.acd.leave(waiter, "answered", agent)
-            await ports.log("answered", agent=agent, queue=queue.name, wait=waited)
+            await ports.log(Kind.ANSWERED, agent=agent, queue=queue.name, wait=waited)
         finally:
             if not answered:
                 await legs.hang_up_leg(self.channel, ports.legs, leg)
@@ -342,7 +350,7 @@ class QueueCall:
             self.acd.done_talking(self.call_id)
             await talk.end()  # the caller went (or worse): so does everyone else
             if isinstance(exc, CallerHungUp):
-                await ports.log("caller-hung-up", agent=talk.agent)
+                await ports.log(Kind.CALLER_HUNG_UP, agent=talk.agent)
                 self.served = Served(talk.agent, queue, caller_stayed=False, survey=False)
                 return "answered"
             raise
@@ -417,13 +425,13 @@ class Conversation:
                 return await self._agent_gone()  # while we were busy acting
 
     async def _agent_gone(self) -> str:
-        await self.ports.log("agent-hung-up", agent=self.agent)
+        await self.ports.log(Kind.AGENT_HUNG_UP, agent=self.agent)
         return "answered"
 
     async def _act(
         self, action: str, args: dict[str, Any]
     ) -> tuple[dict[str, Any], Handover | None]:
-        await self.ports.log("action", action=action, by=str(args.get("by", "")))
+        await self.ports.log(Kind.ACTION, action=action, by=str(args.get("by", "")))
         if action == "hold":
             await self._hold(True)
             return {"held": True}, None

@@ -16,60 +16,31 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from acd import routing
-from acd.agents import Activity, AgentSession, AgentStateError, Status
-from acd.model import AcdSetup, Agent, Queue
+from acd.agents import Activity, AgentStateError
+from acd.model import AcdSetup, Queue
+from acd.sessions import AgentSessions
 from acd.store import AcdStore
+from acd.waiter import (
+    ACTION_EVENT,
+    ACTION_TIMEOUT,
+    OFFER_EVENT,
+    PICKUP_EVENT,
+    NoSuchCall,
+    UnknownQueue,
+    Waiter,
+)
 from hotline.ari.models import Event
-from hotline.errors import HotlineError
 
 log = logging.getLogger(__name__)
 
-OFFER_EVENT = "HotlineOffer"  # synthetic, delivered to the waiting call's channel
-PICKUP_EVENT = "HotlinePickup"  # another agent takes the call ringing elsewhere
-ACTION_EVENT = "HotlineAction"  # an agent or supervisor acts on a conversation
-ACTION_TIMEOUT = 30.0
 TICK = 1.0  # seconds between decisions when nothing happens
 
 
-class UnknownAgent(HotlineError):
-    error_id = "unknown-agent"
-    http_status = 404
-
-
-class NoSuchCall(HotlineError):
-    error_id = "no-such-call"
-    http_status = 404
-
-
-class UnknownQueue(HotlineError):
-    error_id = "unknown-queue"
-    http_status = 404
-
-
-@dataclass
-class Waiter:
-    """A call waiting in a queue, as the call's task holds it."""
-
-    call: routing.WaitingCall
-    caller: str
-    deliver: Callable[[Event], None]  # into the call's own event queue
-    wait_id: int = 0
-    ringing: str = ""  # the agent whose phone rings for it now
-    offer_id: int = 0
-    picked_by: str = ""  # an agent who asked to pick it up while it rang elsewhere
-    history: list[str] = field(default_factory=list)  # agents offered so far
-
-    @property
-    def call_id(self) -> str:
-        return self.call.call_id
-
-
-class Acd:
+class Acd(AgentSessions):
     def __init__(
         self,
         setup: Callable[[], AcdSetup],
@@ -80,23 +51,12 @@ class Acd:
     ) -> None:
         # Told (agent, call id, seconds) when an agent's wrap-up after a call ends: the
         # call's timeline gets it, for the handle time (AHT = talk + hold + wrap-up).
+        super().__init__(setup, store, publish, clock)
         self.on_wrapup = on_wrapup
         self._wrapup_began: dict[str, tuple[str, float]] = {}
-        self._setup = setup
-        self.store = store
-        self.publish = publish
-        self.clock = clock
-        self.agents: dict[str, AgentSession] = {}
         self.waiting: dict[str, Waiter] = {}
         # Calls talking to an agent: call id -> (agent, the call's event inbox).
         self.conversations: dict[str, tuple[str, Callable[[Event], None]]] = {}
-        self._wake = asyncio.Event()
-        self._saving = asyncio.Lock()
-        self._dirty: set[str] = set()
-
-    @property
-    def setup(self) -> AcdSetup:
-        return self._setup()
 
     # --- life cycle -----------------------------------------------------------------------
     async def load(self, open_calls: Iterable[str] = ()) -> None:
@@ -131,9 +91,6 @@ class Acd:
             except TimeoutError:
                 pass
             self._wake.clear()
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def dispatch(self) -> list[routing.Offer]:
         now = self.clock()
@@ -181,35 +138,6 @@ class Acd:
             for agent, call_id, seconds in wrapped:
                 await self.on_wrapup(agent, call_id, seconds)
         return offers
-
-    def views(self, setup: AcdSetup) -> list[routing.AgentView]:
-        views = []
-        for number, session in self.agents.items():
-            agent = setup.agents.get(number)
-            if agent is None or not session.logged_in or session.status is Status.LOGGED_OUT:
-                continue
-            views.append(
-                routing.AgentView(
-                    number=number,
-                    skills=agent.skills,
-                    region=agent.region,
-                    languages=agent.languages,
-                    queues=frozenset(self.queues_of(agent, session, setup)),
-                    free=session.offerable,
-                    idle_since=session.idle_since,
-                )
-            )
-        return views
-
-    @staticmethod
-    def queues_of(agent: Agent, session: AgentSession, setup: AcdSetup) -> list[str]:
-        """The skill groups an agent serves: every queue whose skills they hold, less
-        those they signed out of."""
-        return [
-            name
-            for name, queue in setup.queues.items()
-            if all(s in agent.skills for s in queue.skills) and name not in session.signed_out
-        ]
 
     # --- calls ------------------------------------------------------------------------------
     def queue(self, name: str) -> Queue:
@@ -412,94 +340,3 @@ class Acd:
             return 0.0
         serving = [v for v in self.views(self.setup) if waiter.call.queue in v.queues]
         return self.position(call_id) * handle_seconds / max(1, len(serving))
-
-    # --- agents -------------------------------------------------------------------------------
-    def agent(self, number: str) -> Agent:
-        agent = self.setup.agents.get(number)
-        if agent is None:
-            raise UnknownAgent(f"no agent numbered '{number}'", agent=number)
-        return agent
-
-    def session(self, number: str) -> AgentSession:
-        self.agent(number)
-        return self._session(number)
-
-    def _session(self, number: str) -> AgentSession:
-        session = self.agents.get(number)
-        if session is None:
-            session = self.agents[number] = AgentSession(number)
-        return session
-
-    async def log_in(self, number: str, extension: str) -> AgentSession:
-        session = self.session(number)
-        session.log_in(extension, self.clock())
-        return await self._commit(session)
-
-    async def log_out(self, number: str) -> AgentSession:
-        session = self.session(number)
-        session.log_out(self.clock())
-        return await self._commit(session)
-
-    async def end_wrapup(self, number: str) -> AgentSession:
-        """The agent is done with the call's paperwork before the wrap-up time is up
-        (AgentStateError when not in wrap-up); the time taken is what the KPIs count."""
-        session = self.session(number)
-        now = self.clock()
-        session.wrapup_done(now)
-        call_id, began = self._wrapup_began.pop(number, (session.call_id, now))
-        await self._commit(session)
-        if self.on_wrapup is not None:
-            await self.on_wrapup(number, call_id, now - began)
-        return session
-
-    async def set_status(self, number: str, status: Status, reason: str = "") -> AgentSession:
-        session = self.session(number)
-        session.set_status(status, reason, self.clock())
-        return await self._commit(session)
-
-    async def set_muted(self, number: str, muted: bool) -> AgentSession:
-        session = self.session(number)
-        session.set_muted(muted, self.clock())
-        return await self._commit(session)
-
-    async def sign(self, number: str, queue: str, signed_in: bool) -> AgentSession:
-        """Sign in to or out of a skill group (签入/签出)."""
-        agent = self.agent(number)
-        if queue not in self.queues_of(agent, AgentSession(number), self.setup):
-            raise AgentStateError(
-                f"agent {number} lacks the skills of queue '{queue}'", agent=number, queue=queue
-            )
-        session = self.session(number)
-        signed_out = set(session.signed_out)
-        if signed_in:
-            signed_out.discard(queue)
-        else:
-            signed_out.add(queue)
-        session.signed_out = sorted(signed_out)
-        return await self._commit(session)
-
-    async def _commit(self, session: AgentSession) -> AgentSession:
-        self._changed(session)
-        await self._save()
-        self.wake()
-        return session
-
-    def _changed(self, session: AgentSession) -> None:
-        self._dirty.add(session.number)
-        self.publish(
-            {
-                "type": "agent",
-                "agent": session.number,
-                "state": session.state,
-                "reason": session.reason,
-                "call": session.call_id,
-            }
-        )
-
-    async def _save(self) -> None:
-        """Store every changed agent as it is now. One writer at a time, so the last
-        write of an agent is always its latest state."""
-        async with self._saving:
-            dirty, self._dirty = self._dirty, set()
-            for number in sorted(dirty):
-                await self.store.save_agent(self.agents[number])

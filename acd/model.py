@@ -10,12 +10,10 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+# Agents' roles are the API's; the ACD file declares each agent's.
+from hotline.api import Role as Role
+
 LEVEL_MIN, LEVEL_MAX = 1, 5  # skill levels; 5 is the most expert
-
-
-class Role(enum.StrEnum):
-    AGENT = "agent"
-    SUPERVISOR = "supervisor"
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from acd.engine import NoSuchCall
 from acd.model import AcdSetup
+from acd.waiter import NoSuchCall
 from hotline.calls.store import CallStore
 
 PAST_CALLS = 10

@@ -33,17 +33,8 @@ def make_engine(url: str) -> AsyncEngine:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables (no migrations yet: the schema only grows)."""
-    import acd.callbacks  # (each import registers its tables)
-    import acd.store  # noqa: F401
-    import hotline.calls.models  # noqa: F401
-    import ivr.accounts
-    import ivr.blacklist
-    import ivr.library
-    import ivr.survey  # noqa: F401
-    import recordings.index
-    import recordings.messages  # noqa: F401
-
+    """Create missing tables (no migrations yet: the schema only grows): every table whose
+    module has been imported, which the composition root does for every feature."""
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
 

@@ -1,47 +1,38 @@
-"""The controller's HTTP listener: /health for monitoring, /admin/* for admin commands,
-and what capabilities add (the agents' and supervisors' /api).
+"""The controller's HTTP listener: /health for monitoring, the API's OpenAPI document,
+and the routes features add (the agents' and supervisors' /api, the admins' /admin/*).
 
-Admin requests carry ``Authorization: Bearer <admin token>`` (generated on first run into
-the state directory's secrets.json). Errors are mapped to responses in one place: a
-``HotlineError`` becomes its own status with ``{error_id, message, details}``.
+Admin requests (every path under /admin/) carry ``Authorization: Bearer <admin token>``
+(generated on first run into the state directory's secrets.json). Errors are mapped to
+responses in one place: a ``HotlineError`` becomes its own status with
+``{error_id, message, details}``.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 
+from hotline.api import Unauthorized, json_response
 from hotline.errors import HotlineError
+from hotline.openapi import document
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class Unauthorized(HotlineError):
-    error_id = "unauthorized"
-    http_status = 401
-
-
-@dataclass(frozen=True)
-class AdminActions:
-    """What admins can ask of the running controller."""
-
-    reload_menu: Callable[[], Awaitable[dict[str, Any]]]
-    menu_info: Callable[[], dict[str, Any]]
+__all__ = ["Unauthorized", "make_http_app"]
 
 
 def make_http_app(
     health: Callable[[], dict[str, Any]],
     admin_token: str,
-    admin: AdminActions,
     more_routes: Sequence[Callable[[web.Application], None]] = (),
+    openapi_paths: Mapping[str, Any] | None = None,
 ) -> web.Application:
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -74,23 +65,15 @@ def make_http_app(
         body = health()
         return web.json_response(body, status=200 if body["ari"]["connected"] else 503)
 
-    async def post_reload(_request: web.Request) -> web.Response:
-        return web.json_response(await admin.reload_menu(), dumps=_dumps)
-
-    async def get_menu(_request: web.Request) -> web.Response:
-        return web.json_response(admin.menu_info(), dumps=_dumps)
+    async def get_openapi(_request: web.Request) -> web.Response:
+        return json_response(document(openapi_paths or {}))
 
     app = web.Application(middlewares=[errors, admin_only])
     app.router.add_get("/health", get_health)
-    app.router.add_post("/admin/menu/reload", post_reload)
-    app.router.add_get("/admin/menu", get_menu)
+    app.router.add_get("/api/openapi.json", get_openapi)
     for add_routes in more_routes:
         add_routes(app)
     return app
-
-
-def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False)
 
 
 def _kept(exc: web.HTTPException) -> dict[str, str]:

@@ -35,6 +35,7 @@ from hotline.calls.models import CallRecord
 from hotline.calls.registry import LEG_KEY
 from hotline.calls.session import CallChannel, CallerHungUp
 from hotline.calls.store import CallStore, now
+from hotline.calls.timeline import Kind
 from hotline.config import SurveyConfig
 from hotline.pbx.instance import PROMPTS_IN_CONTAINER
 from ivr import model
@@ -224,7 +225,7 @@ class MenuCall:
     async def _refuse(self, verdict: Verdict) -> str:
         """A blacklisted caller: a short refusal, or no answer at all."""
         await self.store.log(
-            self.call_id, "blacklisted", pattern=verdict.pattern, action=verdict.action.value
+            self.call_id, Kind.BLACKLISTED, pattern=verdict.pattern, action=verdict.action.value
         )
         if verdict.action is Action.SILENT:
             await self.channel.hangup(reason="rejected")
@@ -239,15 +240,15 @@ class MenuCall:
         async def on_move(node_id: str, event: str) -> None:
             if event.startswith(KEY_EVENT):
                 await self.store.log(
-                    self.call_id, "key", node=node_id, keys=event[len(KEY_EVENT) :]
+                    self.call_id, Kind.KEY, node=node_id, keys=event[len(KEY_EVENT) :]
                 )
                 return
-            await self.store.log(self.call_id, "node", node=node_id, event=event)
+            await self.store.log(self.call_id, Kind.NODE, node=node_id, event=event)
             if event == "enter":
                 await self._save(ctx, CallState.MENU, node=node_id)
 
         async def on_play(prompts: list[str], language: str) -> None:
-            await self.store.log(self.call_id, "prompt", ids=prompts, language=language)
+            await self.store.log(self.call_id, Kind.PROMPT, ids=prompts, language=language)
 
         io = ChannelIO(self.channel, on_play)
         services = LiveServices(self, ctx)
@@ -313,10 +314,10 @@ class MenuCall:
             try:
                 outcome, _ = await legs.ring(self.channel, self.legs, leg, endpoint, ring_seconds)
             except CallerHungUp:  # gave up while it rang: still an attempt on the record
-                await self.store.log(self.call_id, "transfer", to=to, answered=False)
+                await self.store.log(self.call_id, Kind.TRANSFER, to=to, answered=False)
                 raise
             answered = outcome is legs.RingOutcome.ANSWERED
-            await self.store.log(self.call_id, "transfer", to=to, answered=answered)
+            await self.store.log(self.call_id, Kind.TRANSFER, to=to, answered=answered)
             if not answered:
                 return False
             bridge = legs.bridge_id(self.call_id)
@@ -337,7 +338,7 @@ class MenuCall:
     def _queue_call(self, ctx: CallContext) -> QueueCall:
         s = self.services
 
-        async def log(kind: str, **data: Any) -> None:
+        async def log(kind: Kind, **data: Any) -> None:
             await self.store.log(self.call_id, kind, **data)
 
         async def save(state: str, variables: dict[str, Any]) -> None:
@@ -406,7 +407,7 @@ class MenuCall:
         steps = check.sequences.get(kind)
         if not steps:
             return None
-        await self.store.log(self.call_id, "line", event="handed-over", sequence=kind.value)
+        await self.store.log(self.call_id, Kind.LINE, event="handed-over", sequence=kind.value)
         if self.listener is None:
             await self._start_listening()
         try:
@@ -420,7 +421,7 @@ class MenuCall:
         assert self.listener is not None
 
         async def log_line(**data: Any) -> None:
-            await self.store.log(self.call_id, "line", **data)
+            await self.store.log(self.call_id, Kind.LINE, **data)
 
         return ChannelLineIO(
             self.channel,
@@ -453,7 +454,7 @@ class MenuCall:
             )
             await self.store.log(
                 self.call_id,
-                "survey",
+                Kind.SURVEY,
                 agent=served.agent,
                 queue=served.queue,
                 result=result.value,
@@ -468,7 +469,7 @@ class MenuCall:
         ari = self.channel.ari
         try:
             await legs.converse(self.channel, leg)
-            await self.store.log(self.call_id, "agent-hung-up", leg=leg)
+            await self.store.log(self.call_id, Kind.AGENT_HUNG_UP, leg=leg)
         except asyncio.CancelledError:
             raise  # the controller is stopping: the conversation stays for the next one
         except BaseException:
@@ -520,7 +521,7 @@ class LiveServices:
             await self.services.messages.add(
                 call.call_id, self.ctx.caller, self.ctx.dialled, self.ctx.language, name, seconds
             )
-        await call.store.log(call.call_id, "message", recording=name, seconds=seconds)
+        await call.store.log(call.call_id, Kind.MESSAGE, recording=name, seconds=seconds)
 
     async def request_callback(self, queue: str = "") -> None:
         queue = queue or self.ctx.variables.get("queue", "")
@@ -532,7 +533,7 @@ class LiveServices:
             queue=queue,
             priority=self.ctx.priority,
         )
-        await self.call.store.log(self.call.call_id, "callback", number=self.ctx.caller)
+        await self.call.store.log(self.call.call_id, Kind.CALLBACK, number=self.ctx.caller)
 
     async def enqueue(self, queue: str, skills: tuple[str, ...], priority: int) -> str | None:
         return await self.call.queue(self.ctx, Placement(queue, skills, priority))

@@ -13,19 +13,27 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from acd.http import BadRequest, Forbidden, Identity, NotFound, _body, _json, query_instant
+from hotline.api import (
+    BadRequest,
+    Forbidden,
+    Identify,
+    Identity,
+    NotFound,
+    json_response,
+    query_instant,
+    read_body,
+)
 from recordings.index import Recording, RecordingIndex, RecordingStatus, Search
 from recordings.retention import file_in_store, is_call_id
 
 log = logging.getLogger(__name__)
 
-Identify = Callable[[web.Request], Awaitable[Identity]]
 
 AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg"}
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -71,14 +79,14 @@ class RecordingsApi:
                 limit=_limit(query),
             )
         )
-        return _json({"recordings": [row.as_json() for row in rows]})
+        return json_response({"recordings": [row.as_json() for row in rows]})
 
     async def detail(self, request: web.Request) -> web.Response:
         who = await self.identify(request)
         row = await self._recording(request, who)
         timeline = await asyncio.to_thread(self._timeline, row)
         scores = await self.index.scores(row.call_id)
-        return _json(
+        return json_response(
             {**row.as_json(), "timeline": timeline, "scores": [s.as_json() for s in scores]}
         )
 
@@ -130,7 +138,7 @@ class RecordingsApi:
                 f"agent {who.agent} is not a supervisor", agent=who.agent, role=who.role.value
             )
         row = await self._recording(request, who)
-        body = await _body(request)
+        body = await read_body(request)
         score = body.get("score")
         # bool is an int in Python, but true is not a score.
         if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 100:
@@ -139,7 +147,7 @@ class RecordingsApi:
         if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
             raise BadRequest(f"comment: text of at most {MAX_COMMENT} characters", field="comment")
         added = await self.index.add_score(row.call_id, who.agent, score, comment)
-        return _json(added.as_json(), status=201)
+        return json_response(added.as_json(), status=201)
 
     async def _recording(self, request: web.Request, who: Identity) -> Recording:
         call_id = request.match_info["call"]

@@ -45,6 +45,7 @@ from hotline.ari.rest import AriRest
 from hotline.calls.models import CallEvent
 from hotline.calls.session import CallChannel
 from hotline.calls.store import CallStore
+from hotline.calls.timeline import Kind
 from hotline.config import RecordingsConfig
 from hotline.db import aware
 from recordings.index import RecordingIndex, RecordingStatus, as_list
@@ -283,13 +284,15 @@ def _people(events: Sequence[CallEvent]) -> tuple[list[str], list[str]]:
     queues: list[str] = []
     for e in events:
         data = e.data or {}
-        if e.kind in ("answered", "picked-up") and data.get("agent"):
+        if e.kind in (Kind.ANSWERED, Kind.PICKED_UP) and data.get("agent"):
             agents.append(str(data["agent"]))
-        elif e.kind == "action" and data.get("action") in ("barge", "takeover") and data.get("by"):
+        elif (
+            e.kind == Kind.ACTION and data.get("action") in ("barge", "takeover") and data.get("by")
+        ):
             agents.append(str(data["by"]))
-        elif e.kind == "waiting" and data.get("queue"):
+        elif e.kind == Kind.WAITING and data.get("queue"):
             queues.append(str(data["queue"]))
-        elif e.kind == "overflow" and data.get("to"):
+        elif e.kind == Kind.OVERFLOW and data.get("to"):
             queues.append(str(data["to"]))
     return list(dict.fromkeys(agents)), list(dict.fromkeys(queues))
 

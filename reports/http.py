@@ -8,18 +8,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.http import BadRequest, Forbidden, Identity, _json, query_instant
+from hotline.api import BadRequest, Identify, json_response, query_instant, supervisor_of
 from hotline.config import ReportsConfig
 from reports.kpis import DIMENSIONS, kpis
 from reports.store import call_facts
-
-Identify = Callable[[web.Request], Awaitable[Identity]]
 
 DEFAULT_BY = "queue"
 
@@ -34,11 +31,7 @@ class ReportsApi:
         app.router.add_get("/api/reports", self.report)
 
     async def report(self, request: web.Request) -> web.Response:
-        who = await self.identify(request)
-        if not who.supervisor:
-            raise Forbidden(
-                f"agent {who.agent} is not a supervisor", agent=who.agent, role=who.role.value
-            )
+        await supervisor_of(self.identify, request)
         query = request.query
         by = query.get("by", DEFAULT_BY)
         if by not in DIMENSIONS:
@@ -54,7 +47,7 @@ class ReportsApi:
         threshold, tz = self.config.service_level_seconds, self.config.timezone
         # Pure but not free over a month of calls: off the loop that serves live calls.
         rows = await asyncio.to_thread(kpis, calls, by, threshold, tz)
-        return _json(
+        return json_response(
             {
                 "by": by,
                 "since": since.isoformat() if since is not None else None,

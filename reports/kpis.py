@@ -64,29 +64,30 @@ ends at the call's last event. Times without a time zone are taken as UTC.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-DIMENSIONS = ("number", "queue", "agent", "region", "hour", "day", "month", "all")
+from hotline.calls.timeline import Kind
+from reports.grouping import DIMENSIONS as DIMENSIONS
+from reports.grouping import Kpis as Kpis
+from reports.grouping import Tally, Visit, key_function, zone
+
 # Dimensions whose rows are calls as well as visits: only they carry calls and
 # callbacks_requested (a menu callback belongs to no queue, agent or region).
 CALL_DIMENSIONS = ("number", "all")
-RATED = ("1", "2", "3")
-SATISFIED = "1"
 TRANSFERS = frozenset({"transfer-queue", "transfer-agent", "transfer-outside"})
 # Actions after which the agent is no longer talking to the caller.
 CONVERSATION_ENDS = TRANSFERS | {"sequence", "hangup"}
 UNKNOWN_REGION = "unknown"
 # The events that end a wait, with the visit's outcome; after max-wait the next callback
 # or message event decides it.
-WAIT_ENDS = {
-    "answered": "answered",
-    "abandoned": "abandoned",
-    "queue-callback": "callback",
-    "max-wait": "other",
+WAIT_ENDS: dict[Kind, str] = {
+    Kind.ANSWERED: "answered",
+    Kind.ABANDONED: "abandoned",
+    Kind.QUEUE_CALLBACK: "callback",
+    Kind.MAX_WAIT: "other",
 }
 
 
@@ -110,80 +111,6 @@ class CallFacts:
     events: Sequence[LoggedEvent]
 
 
-@dataclass(frozen=True)
-class Visit:
-    """One stay of a call in the ACD, as the KPIs see it."""
-
-    call_id: str
-    dialled: str
-    queue: str
-    region: str
-    start: datetime
-    outcome: str  # answered, abandoned, callback, message, other
-    wait: float | None  # seconds waited; None when the wait did not end (other)
-    agent: str = ""  # the answering agent
-    talk: float = 0.0
-    hold: float = 0.0
-    wrap: float = 0.0
-    transferred: bool = False
-    surveys: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Kpis:
-    """One row of a report; full-precision floats (round with ``as_dict``)."""
-
-    threshold: float
-    offered: int = 0
-    answered: int = 0
-    abandoned: int = 0
-    callbacks: int = 0
-    messages: int = 0
-    other: int = 0
-    answered_within: int = 0
-    abandon_rate: float | None = None
-    service_level: float | None = None
-    asa: float | None = None
-    talk: float = 0.0
-    hold: float = 0.0
-    wrap: float = 0.0
-    aht: float | None = None
-    transfers: int = 0
-    transfer_rate: float | None = None
-    surveys: Mapping[str, int] = field(default_factory=dict)
-    rated: int = 0
-    satisfaction: float | None = None
-    calls: int | None = None
-    callbacks_requested: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly: rates to 4 places, seconds to 0.1 s."""
-        return {
-            "threshold": self.threshold,
-            "offered": self.offered,
-            "answered": self.answered,
-            "abandoned": self.abandoned,
-            "callbacks": self.callbacks,
-            "messages": self.messages,
-            "other": self.other,
-            "answered_within": self.answered_within,
-            "abandon_rate": _round(self.abandon_rate, 4),
-            "service_level": _round(self.service_level, 4),
-            "asa": _round(self.asa, 1),
-            "talk": round(self.talk, 1),
-            "hold": round(self.hold, 1),
-            "wrap": round(self.wrap, 1),
-            "aht": _round(self.aht, 1),
-            "transfers": self.transfers,
-            "transfer_rate": _round(self.transfer_rate, 4),
-            "surveys": dict(sorted(self.surveys.items())),
-            "rated": self.rated,
-            "satisfaction": _round(self.satisfaction, 4),
-            "calls": self.calls,
-            "callbacks_requested": self.callbacks_requested,
-        }
-
-
 def visits(calls: Iterable[CallFacts]) -> list[Visit]:
     """Every queue visit of the calls, call by call, in log order."""
     return [visit for call in calls for visit in _walk(call).visits]
@@ -194,20 +121,20 @@ def kpis(
 ) -> dict[str, Kpis]:
     """The KPIs grouped ``by`` one of DIMENSIONS, rows sorted by key. "all" always has
     its row; the other groups have rows only for keys that occur."""
-    key_of = _key_function(by, _zone(tz))
-    tallies: dict[str, _Tally] = {}
+    key_of = key_function(by, zone(tz))
+    tallies: dict[str, Tally] = {}
     if by == "all":
-        tallies["all"] = _Tally()
+        tallies["all"] = Tally()
     for call in calls:
         walked = _walk(call)
         if by in CALL_DIMENSIONS:
-            tally = tallies.setdefault("all" if by == "all" else call.dialled, _Tally())
+            tally = tallies.setdefault("all" if by == "all" else call.dialled, Tally())
             tally.calls += 1
             tally.callbacks_requested += walked.callbacks_requested
         for visit in walked.visits:
             if by == "agent" and visit.outcome != "answered":
                 continue
-            tallies.setdefault(key_of(visit), _Tally()).add(visit, threshold)
+            tallies.setdefault(key_of(visit), Tally()).add(visit, threshold)
     call_level = by in CALL_DIMENSIONS
     return {key: tallies[key].freeze(threshold, call_level) for key in sorted(tallies)}
 
@@ -282,7 +209,7 @@ def _walk(call: CallFacts) -> _Walked:
     for event in call.events:
         at = last_at = _aware(event.at)
         kind, data = event.kind, event.data
-        if kind == "waiting":
+        if kind == Kind.WAITING:
             if talking is not None:  # a transfer we did not see: the conversation is over
                 talking.end_conversation(at)
                 talking = None
@@ -297,7 +224,7 @@ def _walk(call: CallFacts) -> _Walked:
                 )
                 built.append(waiting)
             at_max_wait = None
-        elif kind == "overflow":
+        elif kind == Kind.OVERFLOW:
             if waiting is not None:
                 waiting.queue = str(data.get("to", "")) or waiting.queue
         elif kind in WAIT_ENDS:
@@ -306,38 +233,38 @@ def _walk(call: CallFacts) -> _Walked:
                 # from the event that ended it.
                 waiting = _rebuilt(data, at)
                 built.append(waiting)
-            visit = _end_wait(waiting, WAIT_ENDS[kind], data, at)
+            visit = _end_wait(waiting, WAIT_ENDS[Kind(kind)], data, at)
             waiting = None
-            at_max_wait = visit if kind == "max-wait" else None
-            if kind == "answered":
+            at_max_wait = visit if kind == Kind.MAX_WAIT else None
+            if kind == Kind.ANSWERED:
                 if talking is not None:  # a hand-over we did not see
                     talking.end_conversation(at)
                 visit.agent = str(data.get("agent", ""))
                 visit.answered_at = at
                 talking, latest_answered = visit, visit
                 by_agent[visit.agent] = visit
-        elif kind == "callback":
+        elif kind == Kind.CALLBACK:
             callbacks += 1
             if at_max_wait is not None:
                 at_max_wait.outcome, at_max_wait = "callback", None
-        elif kind == "message":
+        elif kind == Kind.MESSAGE:
             if at_max_wait is not None:
                 at_max_wait.outcome, at_max_wait = "message", None
-        elif kind == "action":
+        elif kind == Kind.ACTION:
             if talking is not None:
                 talking = _act(talking, str(data.get("action", "")), at)
-        elif kind in ("agent-hung-up", "caller-hung-up", "ended"):
+        elif kind in (Kind.AGENT_HUNG_UP, Kind.CALLER_HUNG_UP, Kind.ENDED):
             if talking is not None:
                 talking.end_conversation(at)
                 talking = None
-            if kind == "ended":
+            if kind == Kind.ENDED:
                 waiting = None  # a wait the log never saw end stays "other"
-        elif kind in ("survey", "wrap-up"):
+        elif kind in (Kind.SURVEY, Kind.WRAP_UP):
             agent = str(data.get("agent", ""))
             owner = by_agent.get(agent) if agent else latest_answered
             if owner is None:
                 continue  # nobody's conversation in this call: nothing to attribute it to
-            if kind == "survey":
+            if kind == Kind.SURVEY:
                 owner.surveys.append(str(data.get("result", "")))
             else:
                 owner.wrap += _float(data.get("seconds")) or 0.0
@@ -374,101 +301,6 @@ def _act(visit: _Building, action: str, at: datetime) -> _Building | None:
         visit.end_conversation(at, transferred=action in TRANSFERS)
         return None
     return visit
-
-
-# --- grouping ------------------------------------------------------------------------------
-
-
-@dataclass
-class _Tally:
-    offered: int = 0
-    answered: int = 0
-    abandoned: int = 0
-    callbacks: int = 0
-    messages: int = 0
-    other: int = 0
-    answered_within: int = 0
-    wait: float = 0.0
-    talk: float = 0.0
-    hold: float = 0.0
-    wrap: float = 0.0
-    transfers: int = 0
-    surveys: dict[str, int] = field(default_factory=dict)
-    calls: int = 0
-    callbacks_requested: int = 0
-
-    def add(self, visit: Visit, threshold: float) -> None:
-        self.offered += 1
-        if visit.outcome == "answered":
-            wait = visit.wait or 0.0
-            self.answered += 1
-            self.answered_within += wait <= threshold
-            self.wait += wait
-            self.talk += visit.talk
-            self.hold += visit.hold
-            self.wrap += visit.wrap
-            self.transfers += visit.transferred
-        elif visit.outcome == "abandoned":
-            self.abandoned += 1
-        elif visit.outcome == "callback":
-            self.callbacks += 1
-        elif visit.outcome == "message":
-            self.messages += 1
-        else:
-            self.other += 1
-        for result in visit.surveys:
-            self.surveys[result] = self.surveys.get(result, 0) + 1
-
-    def freeze(self, threshold: float, call_level: bool) -> Kpis:
-        reachable = self.offered - self.callbacks
-        rated = sum(self.surveys.get(result, 0) for result in RATED)
-        return Kpis(
-            threshold=threshold,
-            offered=self.offered,
-            answered=self.answered,
-            abandoned=self.abandoned,
-            callbacks=self.callbacks,
-            messages=self.messages,
-            other=self.other,
-            answered_within=self.answered_within,
-            abandon_rate=_ratio(self.abandoned, reachable),
-            service_level=_ratio(self.answered_within, reachable),
-            asa=_ratio(self.wait, self.answered),
-            talk=self.talk,
-            hold=self.hold,
-            wrap=self.wrap,
-            aht=_ratio(self.talk + self.hold + self.wrap, self.answered),
-            transfers=self.transfers,
-            transfer_rate=_ratio(self.transfers, self.answered),
-            surveys=dict(self.surveys),
-            rated=rated,
-            satisfaction=_ratio(self.surveys.get(SATISFIED, 0), rated),
-            calls=self.calls if call_level else None,
-            callbacks_requested=self.callbacks_requested if call_level else None,
-        )
-
-
-def _key_function(by: str, zone: ZoneInfo) -> Callable[[Visit], str]:
-    keys: dict[str, Callable[[Visit], str]] = {
-        "number": lambda v: v.dialled,
-        "queue": lambda v: v.queue,
-        "agent": lambda v: v.agent,
-        "region": lambda v: v.region,
-        "hour": lambda v: v.start.astimezone(zone).strftime("%Y-%m-%d %H"),
-        "day": lambda v: v.start.astimezone(zone).strftime("%Y-%m-%d"),
-        "month": lambda v: v.start.astimezone(zone).strftime("%Y-%m"),
-        "all": lambda v: "all",
-    }
-    if by not in keys:
-        raise ValueError(f"unknown report grouping {by!r}: choose one of {', '.join(DIMENSIONS)}")
-    return keys[by]
-
-
-def _zone(tz: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {tz!r} (an IANA name like 'Asia/Shanghai')") from exc
 
 
 # --- small pure helpers --------------------------------------------------------------------

@@ -153,7 +153,9 @@ class MetricsEndpoint:
         agents: Callable[[], Mapping[str, int]],
         waiting: Callable[[], Mapping[str, int]],
         recorder: Callable[[], RecorderMetrics],
+        more: Callable[[], Iterable[str]] = lambda: (),
     ) -> None:
+        self.more = more  # other parts' lines (the task supervisor's), already formatted
         self.queues = queues
         self.agents = agents
         self.waiting = waiting
@@ -164,6 +166,7 @@ class MetricsEndpoint:
 
     async def metrics(self, _request: web.Request) -> web.Response:
         text = render_metrics(await self.queues(), self.agents(), self.waiting(), self.recorder())
+        text += "".join(f"{line}\n" for line in self.more())
         return web.Response(body=text.encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hotline.calls.timeline import Kind
 from ivr.line.classifier import FRAME, Frames, LineClass, Thresholds, classify, frame_features
 from tests.harness.cli import hotline
 from tests.harness.corpus import RATE, Clip, Corpus
@@ -120,7 +121,7 @@ async def over_sip(
             verdict = ""
             while not verdict and time.monotonic() < deadline:
                 events = await events_of(stack, record.id)
-                judged = [e.data for e in events if e.kind == "line"]
+                judged = [e.data for e in events if e.kind == Kind.LINE]
                 verdict = str(judged[0]["verdict"]) if judged else ""
                 await asyncio.sleep(0.5)
             results.append((clip.label, verdict or "none"))

@@ -43,5 +43,5 @@ class CallEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))  # a hotline.calls.timeline.Kind
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -21,6 +21,7 @@ from hotline.ari.rest import AriRest
 from hotline.calls.models import CallRecord
 from hotline.calls.session import GONE, RESYNC, CallChannel, CallerHungUp
 from hotline.calls.store import CallStore
+from hotline.calls.timeline import Kind
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class CallRegistry:
                     call_id, channel.id, dialled, channel.caller_number, state="answering"
                 )
             else:
-                await self.store.log(call_id, "resumed", state=resume.state, node=resume.node)
+                await self.store.log(call_id, Kind.RESUMED, state=resume.state, node=resume.node)
             disposition = await self.run_flow(call_id, cc, dialled, resume)
             # The flow is over (a callback filed, a message left, ...): nobody is left to
             # talk to the caller, who must not stay in the application.

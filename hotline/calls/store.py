@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotline.calls.models import CallEvent, CallRecord
+from hotline.calls.timeline import Kind
 from hotline.db import aware, session_factory
 
 
@@ -41,7 +42,7 @@ class CallStore:
                 CallEvent(
                     call_id=call_id,
                     at=record.started_at,
-                    kind="started",
+                    kind=Kind.STARTED,
                     data={"dialled": dialled, "caller": caller},
                 )
             )
@@ -82,7 +83,7 @@ class CallStore:
                 for name, value in fields.items():
                     setattr(record, name, value)
 
-    async def log(self, call_id: str, kind: str, **data: Any) -> None:
+    async def log(self, call_id: str, kind: Kind, **data: Any) -> None:
         async with self._sessions.begin() as db:
             db.add(CallEvent(call_id=call_id, at=now(), kind=kind, data=data))
 
@@ -91,7 +92,7 @@ class CallStore:
             record = await db.get(CallRecord, call_id)
             if record is not None:
                 record.keys = (record.keys + digit)[-256:]
-                db.add(CallEvent(call_id=call_id, at=now(), kind="key", data={"digit": digit}))
+                db.add(CallEvent(call_id=call_id, at=now(), kind=Kind.KEY, data={"digit": digit}))
 
     async def close_call(self, call_id: str, disposition: str) -> None:
         async with self._sessions.begin() as db:
@@ -106,7 +107,7 @@ class CallStore:
             record.state = "ended"
             db.add(
                 CallEvent(
-                    call_id=call_id, at=ended, kind="ended", data={"disposition": disposition}
+                    call_id=call_id, at=ended, kind=Kind.ENDED, data={"disposition": disposition}
                 )
             )
 

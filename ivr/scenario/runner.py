@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from hotline.calls.timeline import Kind
 from ivr.scenario import hearing
 from ivr.scenario.call import CallEnded, ScenarioCall, TimelineEvent
 from ivr.scenario.script import (
@@ -150,16 +151,16 @@ class _Steps:
         elif isinstance(action, ExpectQueue):
             await self._see(
                 action.timeout,
-                lambda e: e.kind == "queued" and e.data.get("queue") == action.queue,
+                lambda e: e.kind == Kind.QUEUED and e.data.get("queue") == action.queue,
                 f"not queued for '{action.queue}'",
-                lambda events: _others(events, "queued", "queue", "queued for"),
+                lambda events: _others(events, Kind.QUEUED, "queue", "queued for"),
             )
         elif isinstance(action, ExpectTransfer):
             await self._see(
                 action.timeout,
-                lambda e: e.kind == "transfer" and e.data.get("to") == action.target,
+                lambda e: e.kind == Kind.TRANSFER and e.data.get("to") == action.target,
                 f"not transferred to '{action.target}'",
-                lambda events: _others(events, "transfer", "to", "transferred to"),
+                lambda events: _others(events, Kind.TRANSFER, "to", "transferred to"),
             )
         elif isinstance(action, ExpectHangup):
             await self._hangup_by_hotline(action.timeout)
@@ -285,7 +286,7 @@ def _prompts_since(events: Sequence[TimelineEvent], since: datetime) -> list[tup
     """(prompt id, language) of every prompt the controller played from ``since`` on."""
     played = []
     for event in events:
-        if event.kind == "prompt" and event.at >= since:
+        if event.kind == Kind.PROMPT and event.at >= since:
             language = str(event.data.get("language", ""))
             played += [(str(prompt), language) for prompt in event.data.get("ids", [])]
     return played
@@ -298,6 +299,6 @@ def _show_prompts(played: list[tuple[str, str]], language: str) -> str:
     return ", ".join(names)
 
 
-def _others(events: Sequence[TimelineEvent], kind: str, key: str, verb: str) -> str:
+def _others(events: Sequence[TimelineEvent], kind: Kind, key: str, verb: str) -> str:
     seen = [str(e.data.get(key, "?")) for e in events if e.kind == kind]
     return f"; {verb} {', '.join(repr(s) for s in seen)} instead" if seen else ""

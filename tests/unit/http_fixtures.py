@@ -10,9 +10,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from acd.http import Identity
-from acd.model import Role
-from hotline.http import AdminActions, Unauthorized, make_http_app
+from hotline.api import Identity, Role, Unauthorized
+from hotline.http import make_http_app
 
 Client = TestClient[web.Request, web.Application]
 
@@ -36,7 +35,6 @@ async def serving(routes: Callable[[web.Application], None]) -> AsyncIterator[Cl
     app = make_http_app(
         health=lambda: {"ari": {"connected": True}},
         admin_token="admin",
-        admin=AdminActions(reload_menu=_nothing, menu_info=dict),
         more_routes=[routes],
     )
     client: Client = TestClient(TestServer(app))
@@ -54,7 +52,3 @@ async def get_json(
     assert response.status == status, await response.text()
     body: dict[str, Any] = await response.json()
     return body
-
-
-async def _nothing() -> dict[str, Any]:
-    return {}

@@ -7,7 +7,8 @@ import random
 import pytest
 
 from acd.agents import AgentSession, AgentStateError, Status
-from acd.engine import OFFER_EVENT, Acd, Waiter
+from acd.engine import Acd
+from acd.waiter import OFFER_EVENT, Waiter
 from hotline.ari.models import Event
 from tests.unit.acd_fixtures import MemoryStore, centre
 
