@@ -1,14 +1,16 @@
 """A caller in a queue, on the caller's own task: music on hold and announcements while
-waiting, then the agent's phone ringing, then the conversation (R-4.5, R-4.6).
+waiting, then the agent's phone ringing, until an agent answers (R-4.5, R-4.6); the
+conversation is ``acd.conversation``'s.
 
-    waiting --offer--> ringing agent --answered--> talking --agent hangs up--> (menu call)
+    waiting --offer--> ringing agent --answered--> (the conversation: Answered)
     waiting <--no answer / busy / unreachable-- ringing agent
     waiting --key 1--> callback filed          waiting --max wait--> callback or message
     waiting --overflow_after--> waiting in the overflow queue
     any --caller hangs up--> abandoned, with its wait stored (R-4.7)
 
-The state is stored on the call record (``save``) at each step so a restarted controller
-puts the caller back in the queue with the same join time, or back in the conversation.
+Where the call waits is stored (``placed``) at each step so a restarted controller puts
+the caller back in the queue with the same join time; an answer is stored (``answered``)
+before the ACD hears of it.
 """
 
 from __future__ import annotations
@@ -25,12 +27,11 @@ from acd import routing
 from acd.agents import AgentStateError
 from acd.engine import Acd
 from acd.model import Queue
-from acd.waiter import ACTION_EVENT, OFFER_EVENT, PICKUP_EVENT, UnknownQueue, Waiter
+from acd.waiter import OFFER_EVENT, PICKUP_EVENT, UnknownQueue, Waiter
 from hotline.ari.models import Event
 from hotline.calls import legs
 from hotline.calls.session import CallChannel, CallerHungUp
 from hotline.calls.timeline import Kind
-from hotline.errors import HotlineError
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,16 @@ class TimelineLog(Protocol):
 
 @dataclass(frozen=True)
 class QueuePorts:
-    """What a queued call uses besides its channel, given by the menu call."""
+    """What a queued call uses besides its channel, given by its phase."""
 
     acd: Acd
     legs: legs.LegPlan
     agent_dial: str  # e.g. "PJSIP/{target}"
     media: Callable[[str], str]  # prompt id -> media URI in the caller's language
     log: TimelineLog  # (kind, **data) onto the call's timeline
-    save: Callable[[str, dict[str, Any]], Awaitable[None]]  # (state, variables)
+    placed: Callable[[Placement], Awaitable[None]]  # store where the call waits now
+    answered: Callable[[Answered], Awaitable[None]]  # store the conversation begun
     request_callback: Callable[[str], Awaitable[None]]  # (queue)
-    record_message: Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,18 @@ class Placement:
     priority: int
     joined_at: float | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "queue": self.queue,
-            "skills": list(self.skills),
-            "priority": self.priority,
-            "joined_at": self.joined_at,
-        }
+
+@dataclass(frozen=True)
+class Answered:
+    """An agent answered: the conversation that follows."""
+
+    agent: str
+    leg: str
+    queue: str
+
+
+MESSAGE = "message"  # the caller chose to leave a message at the longest wait
+Stay = Answered | str | None  # how a stay ended: answered, "callback", MESSAGE, or nobody
 
 
 class QueueCall:
@@ -82,25 +88,12 @@ class QueueCall:
         self.language = language
         self.ports = ports
         self.acd = ports.acd
-        self.served: Served | None = None  # the last conversation, once it has ended
+        self.placement = Placement("", (), 5)  # where the call waits, once it does
 
-    async def run(self, placement: Placement) -> str | Handover | None:
-        """Wait for an agent and talk. Returns the disposition (answered, callback,
-        message), a hand-over to a line sequence, or None when nobody logged in could take
-        the call (the menu's fallback applies). An agent's transfer to another queue puts
-        the caller in that queue, at the priority they had."""
-        direct = ""
-        while True:
-            result = await self._queue_once(placement, direct)
-            if not (isinstance(result, Handover) and result.kind in ("queue", "agent")):
-                return result
-            if result.kind == "queue":
-                placement, direct = Placement(result.target, (), placement.priority), ""
-            else:  # to a named agent, from the queue the call was in
-                placement, direct = Placement(result.queue, (), placement.priority), result.target
-
-    async def _queue_once(self, placement: Placement, direct: str = "") -> str | Handover | None:
-        """One stay in a queue; with ``direct``, that agent is rung first."""
+    async def stay(self, placement: Placement, direct: str = "") -> Stay:
+        """One stay in a queue, until an agent answers, the caller takes a callback or a
+        message, or nobody logged in could take the call (None: the menu's fallback
+        applies); with ``direct``, that agent is rung first."""
         ports = self.ports
         await ports.log(
             Kind.QUEUED,
@@ -134,7 +127,8 @@ class QueueCall:
         joined = Placement(
             placement.queue, placement.skills, placement.priority, waiter.call.joined_at
         )
-        await ports.save("queued", joined.as_dict())
+        self.placement = joined
+        await ports.placed(joined)
         await ports.log(
             Kind.WAITING,
             queue=placement.queue,
@@ -171,7 +165,7 @@ class QueueCall:
                 await asyncio.shield(self.acd.leave(waiter, "interrupted"))
 
     # --- waiting ------------------------------------------------------------------------------
-    async def _wait(self, waiter: Waiter) -> str | Handover:
+    async def _wait(self, waiter: Waiter) -> Answered | str:
         await self._music(True, waiter)
         announced = 0
         overflow_tried: set[str] = set()  # each queue's overflow is tried once
@@ -208,7 +202,7 @@ class QueueCall:
     def _wakes_me(self, event: Event) -> bool:
         return event.type == OFFER_EVENT or self.channel.is_key(event)
 
-    async def _handle(self, waiter: Waiter, event: Event) -> str | Handover | None:
+    async def _handle(self, waiter: Waiter, event: Event) -> Answered | str | None:
         if event.type == OFFER_EVENT:
             return await self._ring(waiter, str(event.raw["agent"]), str(event.raw["extension"]))
         queue = self.acd.queue(waiter.call.queue)
@@ -248,7 +242,10 @@ class QueueCall:
         nobody there could take the call either."""
         if await self.acd.move(waiter, queue.overflow, waiter.call.skills - queue.skills):
             await self.ports.log(Kind.OVERFLOW, queue=queue.name, to=queue.overflow)
-            await self.ports.save("queued", {"queue": queue.overflow})
+            joined = self.placement
+            moved = Placement(queue.overflow, joined.skills, joined.priority, joined.joined_at)
+            self.placement = moved
+            await self.ports.placed(moved)
 
     async def _max_wait(self, waiter: Waiter) -> str:
         """After the longest wait allowed: a callback (1) or a message (2, or no key)."""
@@ -263,8 +260,7 @@ class QueueCall:
             await self.ports.request_callback(queue.name)
             await self.channel.play([self.ports.media("callback-saved")], barge_in=False)
             return "callback"
-        await self.ports.record_message()
-        return "message"
+        return MESSAGE
 
     async def _callback(self, waiter: Waiter) -> str:
         waited = await self.acd.leave(waiter, "callback")
@@ -282,7 +278,7 @@ class QueueCall:
             await legs.quietly(self.channel.stop_music())
 
     # --- the agent --------------------------------------------------------------------------
-    async def _ring(self, waiter: Waiter, agent: str, extension: str) -> str | Handover | None:
+    async def _ring(self, waiter: Waiter, agent: str, extension: str) -> Answered | None:
         """Ring the offered agent; the conversation if they answer, else back to waiting
         at the head of the queue (the agent is set not ready by the ACD). Another agent
         picking the call up (抢接) ends this ring and rings them instead."""
@@ -320,9 +316,8 @@ class QueueCall:
             answered = True
             # Stored before the ACD hears of it: a controller that dies from here on
             # finds the conversation, not a caller to queue again (and hang up on the agent).
-            await ports.save(
-                "connected", {"_leg": leg, "_bridge": bridge, "agent": agent, "queue": queue.name}
-            )
+            conversation = Answered(agent, leg, queue.name)
+            await ports.answered(conversation)
             self.acd.talking(self.call_id, agent, self.channel.deliver)  # before "on-call"
             await self.acd.ring_result(waiter, agent, "answered")
             waited = await self.acd.leave(waiter, "answered", agent)
@@ -330,239 +325,4 @@ class QueueCall:
         finally:
             if not answered:
                 await legs.hang_up_leg(self.channel, ports.legs, leg)
-        return await self.talk(agent, leg, bridge, queue.name)
-
-    async def talk(self, agent: str, leg: str, bridge: str, queue: str) -> str | Handover:
-        """Caller and agent talk until one hangs up or the agent passes the caller on.
-        The agent hanging up leaves the caller with the controller (the survey comes
-        with the recording issue); the caller hanging up ends the agent's leg too. Either
-        way the agent's wrap-up starts. Actions from the API arrive as events."""
-        ports = self.ports
-        talk = Conversation(self, agent, leg, bridge, queue)
-        self.acd.talking(self.call_id, agent, self.channel.deliver)
-        await self.acd.on_the_call(agent, self.call_id)  # after a restart, whatever was stored
-        try:
-            result = await talk.run()
-        except asyncio.CancelledError:
-            self.acd.done_talking(self.call_id)
-            raise  # the controller is stopping: the conversation stays for the next one
-        except BaseException as exc:
-            self.acd.done_talking(self.call_id)
-            await talk.end()  # the caller went (or worse): so does everyone else
-            if isinstance(exc, CallerHungUp):
-                await ports.log(Kind.CALLER_HUNG_UP, agent=talk.agent)
-                self.served = Served(talk.agent, queue, caller_stayed=False, survey=False)
-                return "answered"
-            raise
-        self.acd.done_talking(self.call_id)
-        await talk.end()
-        if result == "answered":  # the agent hung up: the caller is still on the line
-            self.served = Served(talk.agent, queue, caller_stayed=True, survey=talk.survey)
-        return result
-
-
-@dataclass(frozen=True)
-class Served:
-    """How a conversation with an agent ended."""
-
-    agent: str
-    queue: str
-    caller_stayed: bool  # the agent hung up; the caller is still on the line
-    survey: bool  # the agent left the satisfaction survey on for this call
-
-
-@dataclass(frozen=True)
-class Handover:
-    """A conversation the agent ended by passing the caller on."""
-
-    kind: str  # queue, agent, outside (a transfer) or sequence (a line sequence, R-3)
-    target: str  # the queue, the agent, the number, or the sequence's kind
-    queue: str = ""  # the queue the call was in
-
-
-class Conversation:
-    """Caller, agent and any supervisors, in the call's bridge; owns every leg it adds."""
-
-    def __init__(self, call: QueueCall, agent: str, leg: str, bridge: str, queue: str):
-        self.call = call
-        self.channel = call.channel
-        self.ari = call.channel.ari
-        self.acd = call.acd
-        self.ports = call.ports
-        self.agent = agent
-        self.leg = leg
-        self.bridge = bridge
-        self.queue = queue
-        self.extras: list[str] = []  # supervisors' legs and snoops
-        self.side_bridges: list[str] = []
-        self.on_hold = False
-        self.survey = True  # the agent may switch it off for this call (R-6.1)
-
-    async def run(self) -> str | Handover:
-        if not await legs.exists(self.channel, self.leg):
-            return await self._agent_gone()  # it went while no controller was looking
-        while True:
-            event = await self.channel.wait_event(
-                lambda e: (
-                    (e.about(self.leg) and e.type in legs.GONE_EVENTS) or e.type == ACTION_EVENT
-                ),
-                None,
-            )
-            if event.type != ACTION_EVENT:
-                return await self._agent_gone()
-            future: asyncio.Future[dict[str, Any]] = event.raw["future"]
-            try:
-                result, handover = await self._act(str(event.raw["action"]), event.raw)
-            except HotlineError as exc:
-                if not future.done():
-                    future.set_exception(exc)
-                continue
-            if not future.done():
-                future.set_result(result)
-            if handover is not None:
-                return handover
-            if not await legs.exists(self.channel, self.leg):
-                return await self._agent_gone()  # while we were busy acting
-
-    async def _agent_gone(self) -> str:
-        await self.ports.log(Kind.AGENT_HUNG_UP, agent=self.agent)
-        return "answered"
-
-    async def _act(
-        self, action: str, args: dict[str, Any]
-    ) -> tuple[dict[str, Any], Handover | None]:
-        await self.ports.log(Kind.ACTION, action=action, by=str(args.get("by", "")))
-        if action == "hold":
-            await self._hold(True)
-            return {"held": True}, None
-        if action == "resume":
-            await self._hold(False)
-            return {"held": False}, None
-        if action == "mute":  # 静音: the caller stops hearing the agent
-            if args["muted"]:
-                await self.ari.mute(self.leg, "in")
-            else:
-                await self.ari.unmute(self.leg, "in")
-            return {"muted": bool(args["muted"])}, None
-        if action == "transfer-queue":
-            target = str(args["queue"])
-            self.acd.queue(target)  # unknown -> 404 before anything changes
-            return {"transferred": target}, Handover("queue", target)
-        if action == "transfer-agent":
-            target = str(args["agent"])
-            session = self.acd.session(target)
-            if not session.offerable or target == self.agent:
-                raise ActionRefused(
-                    f"agent {target} cannot take a call now: {session.state}",
-                    agent=target,
-                    state=session.state,
-                )
-            return {"transferred": target}, Handover("agent", target, self.queue)
-        if action == "transfer-outside":
-            number = str(args["number"])
-            return {"transferred": number}, Handover("outside", number, self.queue)
-        if action == "survey":
-            # Off: the caller hears goodbye only. Now: the agent leaves and the caller
-            # hears the survey at once (the agent "pushes" it).
-            self.survey = bool(args.get("enabled", True))
-            if args.get("now"):
-                self.survey = True
-                await legs.quietly(self.ari.hangup(self.leg))
-            return {"survey": self.survey, "now": bool(args.get("now"))}, None
-        if action == "sequence":
-            return {"sequence": args["kind"]}, Handover("sequence", str(args["kind"]))
-        if action in ("listen", "whisper", "barge", "takeover"):
-            return await self._supervise(action, str(args["by"]), str(args["extension"])), None
-        if action == "hangup":
-            await self.channel.hangup()
-            return {"hung_up": True}, None
-        raise ActionRefused(f"unknown action '{action}'", action=action)
-
-    async def _hold(self, hold: bool) -> None:
-        """保持: the agent steps out of the call's bridge and hears silence; the caller
-        hears music on hold there (and so does the recording)."""
-        if hold == self.on_hold:
-            return
-        if hold:
-            await self.ari.remove_from_bridge(self.bridge, [self.leg])
-            await legs.quietly(self.channel.start_music("default"))
-        else:
-            await legs.quietly(self.channel.stop_music())
-            await self.ari.add_to_bridge(self.bridge, [self.leg])
-        self.on_hold = hold
-
-    async def _supervise(self, how: str, supervisor: str, extension: str) -> dict[str, Any]:
-        """监听 / 密语 / 强插 / 拦截: the supervisor's phone rings and joins."""
-        plan = self.ports.legs
-        sup_leg = legs.new_leg_id()
-        plan.attach(sup_leg, self.channel.channel_id)
-        self.extras.append(sup_leg)
-        outcome, _ = await legs.ring(
-            self.channel,
-            plan,
-            sup_leg,
-            self.ports.agent_dial.format(target=extension),
-            30,
-            ringback=False,
-        )
-        if outcome is not legs.RingOutcome.ANSWERED:
-            raise ActionRefused(
-                f"supervisor {supervisor}'s phone {extension}: {outcome.value}",
-                outcome=outcome.value,
-            )
-        if how in ("barge", "takeover"):
-            await self.ari.add_to_bridge(self.bridge, [sup_leg])
-            if how == "takeover":  # the agent is cut out; the supervisor is the agent now
-                old_agent, old_leg = self.agent, self.leg
-                self.agent, self.leg = supervisor, sup_leg
-                self.extras.remove(sup_leg)
-                await legs.quietly(self.ari.hangup(old_leg))
-                plan.detach(old_leg)
-                await self.acd.call_ended(old_agent, self.call.call_id, self.queue)
-                await self.acd.connected(supervisor, self.call.call_id)
-                self.acd.talking(self.call.call_id, supervisor, self.channel.deliver)
-                await self.ports.save(
-                    "connected",
-                    {
-                        "_leg": sup_leg,
-                        "_bridge": self.bridge,
-                        "agent": supervisor,
-                        "queue": self.queue,
-                    },
-                )
-            return {"supervisor": supervisor, "mode": how}
-        # Listen or whisper: a snoop on the agent's leg, bridged with the supervisor.
-        snoop = legs.new_leg_id()
-        plan.attach(snoop, self.channel.channel_id)
-        self.extras.append(snoop)
-        await self.ari.snoop(
-            self.leg,
-            snoop,
-            self.ports.legs.app,
-            spy="both",
-            whisper="out" if how == "whisper" else "none",
-        )
-        await self.channel.wait_event(lambda e: e.about(snoop) and e.type == "StasisStart", 5)
-        side = f"{legs.bridge_id(self.call.call_id)}-{how}-{snoop[-6:]}"
-        await self.ari.create_bridge(side)
-        self.side_bridges.append(side)
-        await self.ari.add_to_bridge(side, [snoop, sup_leg])
-        return {"supervisor": supervisor, "mode": how}
-
-    async def end(self) -> None:
-        """Hang up every leg this conversation holds and remove its side bridges (the
-        call's own bridge stays: the caller may hear the survey or wait again)."""
-        plan = self.ports.legs
-        for channel_id in [self.leg, *self.extras]:
-            await legs.quietly(self.ari.hangup(channel_id))
-            plan.detach(channel_id)
-        if self.on_hold:
-            await legs.quietly(self.channel.stop_music())
-        for bridge in self.side_bridges:
-            await legs.quietly(self.ari.destroy_bridge(bridge))
-        await asyncio.shield(self.acd.call_ended(self.agent, self.call.call_id, self.queue))
-
-
-class ActionRefused(HotlineError):
-    error_id = "action-refused"
-    http_status = 409
+        return conversation

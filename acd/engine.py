@@ -194,6 +194,9 @@ class Acd(AgentSessions):
         session = self._session(agent)
         now = self.clock()
         if outcome == "answered":
+            # Taken: out of the dispatcher's sight before the awaits below, or it could
+            # offer the call to another agent in between (leave() then records the wait).
+            self.waiting.pop(waiter.call_id, None)
             session.answered(waiter.call_id, now)
         elif outcome == "cancelled":
             session.cancelled(waiter.call_id, now)

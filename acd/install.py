@@ -13,6 +13,7 @@ from acd.http_calls import CallsApi
 from acd.library import AcdLibrary
 from acd.live import LiveApi, LiveEvents
 from acd.openapi import openapi_paths
+from acd.phases import AcdKit, add_phases
 from acd.screen import screen_pop
 from acd.store import AcdStore
 from hotline.api import Identify
@@ -47,7 +48,9 @@ def install(wiring: Wiring) -> None:
     )
     wiring.provide(ACD, acd)
     wiring.provide(ACD_FILES, files)
-    wiring.provide(CALLBACKS, Callbacks(wiring.engine))
+    callbacks = Callbacks(wiring.engine)
+    wiring.provide(CALLBACKS, callbacks)
+    add_phases(wiring.phases, AcdKit(acd, callbacks, config.pbx.agent_dial))
     wiring.provide(IDENTIFY, agents.identity)
     wiring.provide(CURRENT_CALLER, calls_api.current_caller)
     live_api = LiveApi(agents.identity, live, agents.snapshot)

@@ -6,6 +6,7 @@ from typing import Any
 
 from acd.model import AcdSetup
 from acd.waiter import NoSuchCall
+from hotline.calls.models import CallRecord
 from hotline.calls.store import CallStore
 
 PAST_CALLS = 10
@@ -24,7 +25,7 @@ async def screen_pop(calls: CallStore, setup: AcdSetup, call_id: str) -> dict[st
         "region": region,
         "region_name": setup.regions.names.get(region, ""),
         "vip": setup.is_vip(record.caller_number),
-        "queue": str((record.variables or {}).get("queue", "")),
+        "queue": _queue_of(record),
         "keys": record.keys,
         "past_calls": [
             {
@@ -32,10 +33,15 @@ async def screen_pop(calls: CallStore, setup: AcdSetup, call_id: str) -> dict[st
                 "started_at": r.started_at.isoformat(),
                 "duration_s": r.duration_s,
                 "disposition": r.disposition,
-                "queue": str((r.variables or {}).get("queue", "")),
-                "agent": str((r.variables or {}).get("agent", "")),
+                "queue": _queue_of(r),
+                "agent": r.agent or "",
             }
             for r in past
             if r.id != call_id
         ][:PAST_CALLS],
     }
+
+
+def _queue_of(record: CallRecord) -> str:
+    """The queue the call was last in (the menu's queue node's, before it joined one)."""
+    return record.queue or str((record.variables or {}).get("queue", ""))

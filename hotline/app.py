@@ -122,7 +122,7 @@ class Controller:
             pbx=PbxControl(accept_numbers=lambda numbers: self._accept_numbers(ari, numbers)),
         )
         registry = CallRegistry(
-            ari, config.ari.app, wiring.calls, wiring.run_entry, on_closed=wiring.closed
+            ari, config.ari.app, wiring.calls, wiring.run_call, on_closed=wiring.closed
         )
         wiring.registry = registry
         for feature in FEATURES:

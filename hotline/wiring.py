@@ -23,7 +23,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotline.ari.rest import AriRest
-from hotline.calls.registry import CallRegistry, FlowRunner
+from hotline.calls.journey import PhaseTable, start_or_resume
+from hotline.calls.legs import LegPlan
+from hotline.calls.registry import CallRegistry
 from hotline.calls.store import CallStore
 from hotline.commands import Subparsers
 from hotline.config import Config
@@ -81,8 +83,10 @@ class Wiring:
     metrics: list[Callable[[], Sequence[str]]] = field(default_factory=list)
     # Told each call id whose record was closed.
     call_closed: list[Callable[[str], None]] = field(default_factory=list)
+    # Every phase a call can be in, by name; features add theirs at install.
+    phases: PhaseTable = field(default_factory=PhaseTable)
+    entry: str = ""
     _services: dict[str, Any] = field(default_factory=dict)
-    _entry: FlowRunner | None = None
     registry: CallRegistry | None = None
 
     # --- services ---------------------------------------------------------------------
@@ -101,18 +105,23 @@ class Wiring:
         return service
 
     # --- the call's journey -------------------------------------------------------------
-    def set_entry(self, entry: FlowRunner) -> None:
-        """Where every call starts (and resumes): the voice menu's journey."""
-        if self._entry is not None:
+    def set_entry(self, phase: str) -> None:
+        """The phase every new call starts in (the voice menu's answering)."""
+        if self.entry:
             raise RuntimeError("two features claim the calls' entry")
-        self._entry = entry
+        self.entry = phase
 
-    async def run_entry(
+    async def run_call(
         self, call_id: str, channel: CallChannel, dialled: str, resume: CallRecord | None
     ) -> str:
-        if self._entry is None:
+        """A call's journey, from the entry phase or, after a restart, its stored one."""
+        if not self.entry:
             raise RuntimeError("no feature runs calls")
-        return await self._entry(call_id, channel, dialled, resume)
+        registry = self.legs()
+        plan = LegPlan(self.config.ari.app, registry.attach_leg, registry.detach_leg)
+        return await start_or_resume(
+            self.phases, self.calls, plan, self.entry, call_id, channel, dialled, resume
+        )
 
     def closed(self, call_id: str) -> None:
         for listener in self.call_closed:

@@ -1,1 +1,1 @@
-"""The voice menu: per-call state machines that decide what the caller hears."""
+"""The voice menu: what the caller hears and presses, from the answer to the menu's end."""

@@ -10,18 +10,18 @@ import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
-from acd.install import ACD, ACD_FILES, CALLBACKS, CURRENT_CALLER, IDENTIFY
+from acd.install import ACD_FILES, CALLBACKS, CURRENT_CALLER, IDENTIFY
 from acd.model import AcdSetup
-from hotline.calls.models import CallRecord
-from hotline.calls.session import CallChannel
 from hotline.wiring import BackgroundTask, Feature, Wiring
 from ivr import cli, model
 from ivr.accounts import Accounts
+from ivr.after import add_phases
 from ivr.blacklist import Blacklist
-from ivr.call import CallServices, DialPlan, MenuCall
+from ivr.call import DialPlan, IvrKit
 from ivr.http import BlacklistApi, MenuAdminApi, openapi_paths
 from ivr.library import MenuLibrary
 from ivr.line.listener import forget_stale_listening
+from ivr.phases import Answering
 from ivr.survey import Surveys
 from prompts.build import load_catalogue
 from recordings.install import RECORDER, VOICE_MESSAGES
@@ -33,15 +33,9 @@ def install(wiring: Wiring) -> None:
     config, engine = wiring.config, wiring.engine
     names = {"name_zh": config.service.name_zh, "name_en": config.service.name_en}
     menus = MenuLibrary(config.menu.file, load_catalogue(names), engine)
-    acd, acd_files = wiring.need(ACD), wiring.need(ACD_FILES)
+    acd_files = wiring.need(ACD_FILES)
     blacklist = Blacklist(engine)
-    registry = wiring.legs()
-    services: list[CallServices] = []  # made at start-up: the clock needs the menu's zone
-
-    async def run_call(
-        call_id: str, channel: CallChannel, dialled: str, resume: CallRecord | None
-    ) -> str:
-        return await MenuCall(call_id, channel, services[0], dialled).run(resume)
+    kits: list[IvrKit] = []  # made at start-up: the menu's clock needs its time zone
 
     async def menu_changed(old: model.Menu, new: model.Menu) -> None:
         check_queues(new, acd_files.current)
@@ -53,35 +47,32 @@ def install(wiring: Wiring) -> None:
         await menus.load()
         check_queues(menus.current, acd_files.current)
         menus.on_change.append(menu_changed)
-        services.append(
-            CallServices(
-                store=wiring.calls,
+        kits.append(
+            IvrKit(
                 menus=menus,
                 screen=blacklist.screen,
                 accounts=Accounts(engine),
                 messages=wiring.need(VOICE_MESSAGES),
                 callbacks=wiring.need(CALLBACKS),
-                attach_leg=registry.attach_leg,
-                detach_leg=registry.detach_leg,
                 clock=make_clock(config.menu.clock, menus.current.hours.timezone),
-                recordings_dir=config.recordings_dir,
-                acd=acd,
-                start_recording=wiring.need(RECORDER).start,
-                surveys=Surveys(engine),
-                survey=config.survey,
                 dialplan=DialPlan(
                     app=config.ari.app,
                     agent=config.pbx.agent_dial,
                     outside=config.pbx.outside_dial,
                     message_max_silence=config.menu.message_silence,
                 ),
+                recordings_dir=config.recordings_dir,
+                start_recording=wiring.need(RECORDER).start,
+                surveys=Surveys(engine),
+                survey=config.survey,
             )
         )
+        add_phases(wiring.phases, kits[0])
 
     async def reload_menu() -> dict[str, Any]:
         return (await menus.load()).as_json()
 
-    wiring.set_entry(run_call)
+    wiring.set_entry(Answering.name)
     wiring.startup.append(start)
     wiring.health["menu"] = lambda: menus.current.version if menus.loaded else ""
     admin = MenuAdminApi(

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from hotline.calls.context import CallContext as CallContext
 from ivr import model
 from ivr.line.sequences import SequenceOutcome
 
@@ -57,17 +58,6 @@ class Ended:
 
     disposition: str  # completed, transferred, queued, ...
     detail: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class CallContext:
-    dialled: str
-    caller: str
-    language: str
-    priority: int
-    variables: dict[str, str] = field(default_factory=dict)
-    keys: str = ""
-    menu_stack: list[str] = field(default_factory=list)
 
 
 OnMove = Callable[[str, str], Awaitable[None]]  # (node id, event) for the call's timeline

@@ -125,6 +125,20 @@ async def open_bridge(channel: CallChannel, bridge: str) -> None:
     channel.bridge = bridge
 
 
+async def enter_bridge(call_id: str, channel: CallChannel, plan: LegPlan) -> None:
+    """The caller into the call's own bridge (back into it after a restart), where they
+    hear everything from now on and which is recorded; the bridge's events (prompts
+    played into it) are the call's."""
+    bridge = bridge_id(call_id)
+    plan.attach(bridge, channel.channel_id)
+    try:
+        await open_bridge(channel, bridge)
+    except AriNotFound:
+        raise CallerHungUp from None
+    except AriError as exc:  # the call still works, played to the channel, unrecorded
+        log.error("call %s: no bridge for the call: %s", call_id, exc)
+
+
 async def join(channel: CallChannel, leg: str, bridge: str) -> None:
     """The leg joins the caller in the call's bridge; keys pressed on either are events."""
     if channel.bridge is None:  # the call could not have its bridge at answer

@@ -22,7 +22,7 @@ class CallRecord(Base):
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     duration_s: Mapped[float | None]
-    # The call's state machine position, stored so a restarted controller can resume.
+    # The call's phase (hotline.calls.journey), stored so a restarted controller resumes it.
     state: Mapped[str] = mapped_column(String(32))
     keys: Mapped[str] = mapped_column(String(256), default="")
     language: Mapped[str] = mapped_column(String(8), default="zh")
@@ -33,6 +33,12 @@ class CallRecord(Base):
     node: Mapped[str] = mapped_column(String(64), default="")
     priority: Mapped[int] = mapped_column(Integer, default=5)
     variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The journey (hotline.calls.journey): ``state`` is the phase's name, ``phase`` its
+    # data; the menu's way back (*); the queue and agent the call was last with.
+    phase: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
+    menu_stack: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+    queue: Mapped[str | None] = mapped_column(String(64), default="")
+    agent: Mapped[str | None] = mapped_column(String(32), default="")
 
     __table_args__ = (Index("ix_calls_open", "ended_at"),)
 

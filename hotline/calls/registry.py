@@ -25,16 +25,16 @@ from hotline.calls.timeline import Kind
 
 log = logging.getLogger(__name__)
 
-# Runs a call's state machine to the end and returns its disposition; arguments: call id,
-# channel, dialled number, and the stored record of a call picked up again after a
-# restart (None for a new call).
+# Runs a call's journey (hotline.calls.journey) to the end and returns its disposition;
+# arguments: call id, channel, dialled number, and the stored record of a call picked up
+# again after a restart (None for a new call).
 FlowRunner = Callable[[str, CallChannel, str, CallRecord | None], Awaitable[str]]
 FALLBACK_CONTEXT = "fallback"
 # Channels a call places itself (an agent's phone, an outside number) carry this prefix
 # and the app argument "leg": their events go to the call that placed them, and
 # reconciliation never mistakes them for callers.
 LEG_PREFIX = "leg-"
-LEG_KEY = "_leg"  # the call variable that names the call's live leg, for resume
+LEG_KEY = "leg"  # in a phase's stored data: the call's live leg (an agent, an outside person)
 BRIDGE_PREFIX = "br-"  # a call's bridge is BRIDGE_PREFIX + call id
 
 
@@ -101,7 +101,7 @@ class CallRegistry:
         )
         active = ActiveCall(call_id, cc, task)
         self.calls[channel.id] = active
-        leg = str((resume.variables or {}).get(LEG_KEY, "")) if resume is not None else ""
+        leg = str((resume.phase or {}).get(LEG_KEY, "")) if resume is not None else ""
         if leg:
             self.legs[leg] = active
 
@@ -136,7 +136,7 @@ class CallRegistry:
         try:
             if resume is None:
                 await self.store.open_call(
-                    call_id, channel.id, dialled, channel.caller_number, state="answering"
+                    call_id, channel.id, dialled, channel.caller_number, state=""
                 )
             else:
                 await self.store.log(call_id, Kind.RESUMED, state=resume.state, node=resume.node)
@@ -172,9 +172,7 @@ class CallRegistry:
                 await self._end_bridge(record.id)  # it would record silence for ever
                 await self.store.close_call(record.id, "lost")
                 self.on_closed(record.id)
-        owned_legs = {
-            str(r.variables.get(LEG_KEY)) for r in open_by_channel.values() if r.variables
-        }
+        owned_legs = {str((r.phase or {}).get(LEG_KEY)) for r in open_by_channel.values()}
         for channel_id in live - set(self.calls) - set(self.legs):
             if channel_id.startswith(LEG_PREFIX):
                 if channel_id not in owned_legs:

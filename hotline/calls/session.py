@@ -1,4 +1,4 @@
-"""What a call's state machine can do with the caller's channel, event-driven.
+"""What a call's phases can do with the caller's channel, event-driven.
 
 Each call has one task and one queue of ARI events routed to it by the registry. The
 primitives here (answer, play with barge-in, wait for a digit) wait on those events with
