@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -46,14 +46,14 @@ class Phase(Protocol):
     async def run(self, call: Call) -> Phase | End: ...
 
 
+def stored_fields(phase: Any) -> list[str]:
+    """A dataclass phase's (or phase class's) fields but the services it is built with
+    (fields whose metadata says ``stored=False``)."""
+    return [f.name for f in dataclasses.fields(phase) if f.metadata.get("stored", True)]
+
+
 def phase_data(phase: Any) -> dict[str, Any]:
-    """A dataclass phase's fields, without the services it was built with (fields whose
-    metadata says ``stored=False``)."""
-    return {
-        f.name: getattr(phase, f.name)
-        for f in dataclasses.fields(phase)
-        if f.metadata.get("stored", True)
-    }
+    return {name: getattr(phase, name) for name in stored_fields(phase)}
 
 
 def service() -> Any:
@@ -77,7 +77,7 @@ P = TypeVar("P")
 def build(cls: type[P], data: Mapping[str, Any], **services: Any) -> P:
     """A dataclass phase from its stored data and its services; stored keys it does not
     know (from another version) are dropped."""
-    stored = {f.name for f in dataclasses.fields(cls) if f.metadata.get("stored", True)}  # type: ignore[arg-type]
+    stored = set(stored_fields(cls))
     unknown = set(data) - stored
     if unknown:
         log.warning("%s: ignoring stored %s", cls.__name__, ", ".join(sorted(unknown)))
@@ -117,7 +117,7 @@ class PhaseTable:
             raise ValueError(f"the factory for {name!r} built a {phase.name!r}")
         return phase
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[str]:
         return iter(self._factories)
 
     def __contains__(self, name: object) -> bool:

@@ -4,6 +4,7 @@ breaks once while two calls are up; the supervisor restarts it, counts it, shows
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,10 @@ async def test_a_recorder_that_fails_once_is_restarted_and_calls_go_on(
         await trip.hear_out("goodbye")
         first = await trip.ended("caller-1")
 
-        recorder = lambda: trip.supervisor.health()["tasks"]["recorder"]  # noqa: E731
+        def recorder() -> dict[str, Any]:
+            task: dict[str, Any] = trip.supervisor.health()["tasks"]["recorder"]
+            return task
+
         await trip.until(lambda: recorder()["restarts"] == 1, "the recorder restarted", 5)
         assert trip.supervisor.health()["status"] == "degraded"
         assert recorder()["failures"] == 1 and "database is locked" in recorder()["last_error"]
@@ -54,8 +58,8 @@ async def test_a_recorder_that_fails_once_is_restarted_and_calls_go_on(
             row = await index.get(call_id)
             return row is not None and row.status == RecordingStatus.STORED
 
-        for call in (first, second):
-            await trip.until_async(lambda c=call.id: stored(c), f"{call.id} stored", 5)
+        for call_id in (first.id, second.id):
+            await trip.until_async(functools.partial(stored, call_id), f"{call_id} stored", 5)
         await trip.until(lambda: not recorder()["degraded"], "the recorder is healthy again")
         assert trip.supervisor.health()["status"] == "ok"
         assert trip.fake.leaks() == []
