@@ -16,15 +16,16 @@ from aiohttp import web
 
 from acd.agents import Status
 from acd.engine import Acd
+from acd.logins import LoginGuard
 from acd.store import AcdStore
 from acd.views import agent_json, snapshot, waiting_json
 from hotline.api import (
     BadRequest,
     Forbidden,
     Identity,
-    Role,
     Unauthorized,
     json_response,
+    number_in,
     read_body,
     required_text,
     supervisor_of,
@@ -35,11 +36,17 @@ log = logging.getLogger(__name__)
 STATUSES = {"ready": Status.READY, "not-ready": Status.NOT_READY, "break": Status.BREAK}
 
 
+MAX_REASON = 100  # a not-ready reason is a word or two (午餐, 培训), not a letter
+
+
 class AgentApi:
-    def __init__(self, acd: Acd, store: AcdStore, token_lifetime: float) -> None:
+    def __init__(
+        self, acd: Acd, store: AcdStore, token_lifetime: float, guard: LoginGuard | None = None
+    ) -> None:
         self.acd = acd
         self.store = store
         self.token_lifetime = token_lifetime
+        self.guard = guard or LoginGuard()
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -57,15 +64,19 @@ class AgentApi:
         r.add_post("/api/agents/{agent}/state", self.force_state)
 
     async def identity(self, request: web.Request) -> Identity:
-        header = request.headers.get("Authorization", "")
-        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-        token = token or request.query.get("token", "")  # browsers' WebSockets
+        """Who sent the request: a token that has not expired, of an agent still in the
+        ACD file, with the role the file gives them now (a demoted supervisor's old token
+        is an agent's; a removed agent's is refused)."""
+        token = sent_token(request)
         if not token:
             raise Unauthorized("log in first: POST /api/login, then send Authorization: Bearer")
         owner = await self.store.token_owner(token)
         if owner is None:
             raise Unauthorized("the token is unknown or has expired; log in again")
-        return Identity(owner[0], Role(owner[1]))
+        agent = self.acd.setup.agents.get(owner.agent)
+        if agent is None:
+            raise Unauthorized(f"agent {owner.agent} is no longer in the ACD file")
+        return Identity(owner.agent, agent.role, owner.expires_at)
 
     async def supervisor(self, request: web.Request) -> Identity:
         return await supervisor_of(self.identity, request)
@@ -76,16 +87,20 @@ class AgentApi:
         number = required_text(body, "agent")
         extension = required_text(body, "extension")
         password = required_text(body, "password")
-        lifetime = float(body.get("lifetime", self.token_lifetime))
-        if not extension.isdigit():
+        lifetime = number_in(body, "lifetime", self.token_lifetime)
+        if not (extension.isascii() and extension.isdigit()):
             raise BadRequest("extension: expected digits", field="extension")
         if not 1 <= lifetime <= self.token_lifetime:
             raise BadRequest(
                 f"lifetime: between 1 and {self.token_lifetime:g} seconds", field="lifetime"
             )
+        source = request.remote or ""
+        self.guard.check(number, source)
         agent = self.acd.setup.agents.get(number)
         if not await self.store.check_password(number, password) or agent is None:
+            self.guard.failed(number, source)
             raise Unauthorized("wrong agent number or password")
+        self.guard.succeeded(number)
         session = self.acd.session(number)
         if session.logged_in and session.extension != extension:
             await self.acd.log_out(number)  # a new desk: the old one is left
@@ -133,7 +148,9 @@ class AgentApi:
         status = STATUSES.get(name)
         if status is None:
             raise BadRequest(f"state: one of {', '.join(STATUSES)}, got {name!r}", field="state")
-        reason = str(body.get("reason", ""))
+        reason = body.get("reason", "")
+        if not isinstance(reason, str) or len(reason) > MAX_REASON:
+            raise BadRequest(f"reason: text of at most {MAX_REASON} characters", field="reason")
         await self.acd.set_status(agent, status, reason)
         return agent_json(self.acd, agent)
 
@@ -163,6 +180,9 @@ class AgentApi:
         if len(new) < 8:
             raise BadRequest("new: at least 8 characters", field="new")
         await self.store.set_password(who.agent, new)
+        # Whoever else holds one of this agent's tokens (a desk left logged in, a stolen
+        # token) is out; the desk that changed it stays in.
+        await self.store.revoke_tokens(who.agent, keep=sent_token(request))
         return json_response({"agent": who.agent, "password": "changed"})
 
     async def my_queue(self, request: web.Request) -> web.Response:
@@ -213,3 +233,13 @@ class AgentApi:
 
     def snapshot(self) -> dict[str, Any]:
         return snapshot(self.acd)
+
+
+def sent_token(request: web.Request) -> str:
+    """The bearer token of a request; in the query (``?token=``) only for the live-events
+    WebSocket, which browsers cannot give a header (and the access log never shows it)."""
+    header = request.headers.get("Authorization", "")
+    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    if not token and request.path == "/api/events":
+        token = request.query.get("token", "")
+    return token

@@ -16,6 +16,7 @@ from acd.openapi import openapi_paths
 from acd.phases import AcdKit, add_phases
 from acd.screen import screen_pop
 from acd.store import AcdStore
+from acd.views import event_for, snapshot_for
 from hotline.api import Identify
 from hotline.calls.timeline import Kind
 from hotline.wiring import BackgroundTask, Feature, Key, Wiring
@@ -53,7 +54,12 @@ def install(wiring: Wiring) -> None:
     add_phases(wiring.phases, AcdKit(acd, callbacks, config.pbx.agent_dial))
     wiring.provide(IDENTIFY, agents.identity)
     wiring.provide(CURRENT_CALLER, calls_api.current_caller)
-    live_api = LiveApi(agents.identity, live, agents.snapshot)
+    live_api = LiveApi(
+        agents.identity,
+        live,
+        snapshot=lambda who: snapshot_for(acd, who),
+        visible=lambda who, event: event_for(acd, who, event),
+    )
     wiring.routes += [agents.routes, calls_api.routes, live_api.routes]
     wiring.openapi.update(openapi_paths())
 

@@ -51,6 +51,13 @@ class ApiToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+@dataclass(frozen=True)
+class TokenOwner:
+    agent: str
+    role: str  # as issued; the API takes the agent's role from the ACD file as it is now
+    expires_at: datetime
+
+
 class OfferRow(Base):
     """A call offered to an agent's phone, and what came of it."""
 
@@ -143,17 +150,21 @@ class AcdStore:
             )
         return IssuedToken(token, agent, role, expires)
 
-    async def token_owner(self, token: str) -> tuple[str, str] | None:
-        """(agent, role) of a token that has not expired."""
+    async def token_owner(self, token: str) -> TokenOwner | None:
+        """Who holds a token that has not expired, and until when."""
         async with self._sessions() as db:
             row = await db.get(ApiToken, _digest(token))
         if row is None or aware(row.expires_at) <= utcnow():
             return None
-        return row.agent, row.role
+        return TokenOwner(row.agent, row.role, aware(row.expires_at))
 
-    async def revoke_tokens(self, agent: str) -> None:
+    async def revoke_tokens(self, agent: str, keep: str = "") -> None:
+        """End the agent's tokens (all but ``keep``, the one asking)."""
         async with self._sessions.begin() as db:
-            await db.execute(delete(ApiToken).where(ApiToken.agent == agent))
+            query = delete(ApiToken).where(ApiToken.agent == agent)
+            if keep:
+                query = query.where(ApiToken.token_hash != _digest(keep))
+            await db.execute(query)
 
     # --- offers and waits -------------------------------------------------------------------
     async def offered(self, call_id: str, agent: str, queue: str, caller: str) -> int:

@@ -50,6 +50,7 @@ class Role(enum.StrEnum):
 class Identity:
     agent: str
     role: Role
+    expires_at: datetime | None = None  # when the token it came with expires
 
     @property
     def supervisor(self) -> bool:
@@ -88,6 +89,14 @@ def required_text(body: Mapping[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise BadRequest(f"{name}: required text", field=name)
     return value
+
+
+def number_in(body: Mapping[str, Any], name: str, default: float) -> float:
+    """A number from the body (``default`` when absent); 400 for anything else."""
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequest(f"{name}: a number, got {value!r}", field=name)
+    return float(value)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

@@ -33,7 +33,7 @@ from hotline.commands import Subparsers
 from hotline.config import Config
 from hotline.db import create_schema, make_engine
 from hotline.errors import SetupError
-from hotline.http import make_http_app
+from hotline.http import AccessLog, make_http_app
 from hotline.pbx.instance import PROMPTS_IN_CONTAINER, InstanceSpec, write_includes
 from hotline.secrets import Secrets, phone_passwords
 from hotline.supervisor import Supervisor
@@ -158,7 +158,8 @@ class Controller:
                 self.secrets.admin_token,
                 wiring.routes,
                 wiring.openapi,
-            )
+            ),
+            access_log_class=AccessLog,
         )
         try:
             await create_schema(engine)

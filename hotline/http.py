@@ -15,8 +15,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from hotline.api import Unauthorized, json_response
+from hotline.ari.errors import AriError
 from hotline.errors import HotlineError
 from hotline.openapi import document
 
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-__all__ = ["Unauthorized", "make_http_app"]
+__all__ = ["AccessLog", "Unauthorized", "make_http_app"]
 
 
 def make_http_app(
@@ -38,6 +40,15 @@ def make_http_app(
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
+        except AriError as exc:
+            # What the PBX said (paths, channel ids) is for the log, not for the asker.
+            log.warning("%s %s: the PBX refused: %s", request.method, request.path, exc.message)
+            body: dict[str, Any] = {
+                "error_id": "pbx-error",
+                "message": "the PBX could not do that now",
+                "details": {},
+            }
+            return web.json_response(body, status=502)
         except HotlineError as exc:
             return web.json_response(exc.as_dict(), status=exc.http_status)
         except web.HTTPException as exc:
@@ -79,3 +90,22 @@ def make_http_app(
 def _kept(exc: web.HTTPException) -> dict[str, str]:
     """Headers of an aiohttp refusal that clients need (Allow on a 405)."""
     return {k: v for k, v in exc.headers.items() if k in ("Allow",)}
+
+
+class AccessLog(AbstractAccessLogger):
+    """One line per request, with any ``token`` in the query (the live-events WebSocket's)
+    replaced by stars: a log is read by more people than may use the token."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        query = "&".join(
+            f"{name}={'***' if name == 'token' else value}" for name, value in request.query.items()
+        )
+        self.logger.info(
+            "%s %s %s%s %d %.3fs",
+            request.remote,
+            request.method,
+            request.path,
+            f"?{query}" if query else "",
+            response.status,
+            time,
+        )

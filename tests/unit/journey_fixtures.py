@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,11 +29,13 @@ from hotline.calls.registry import LEG_PREFIX, CallRegistry
 from hotline.calls.store import CallStore
 from hotline.config import Config, load_config
 from hotline.db import create_schema, make_engine, session_factory
+from hotline.http import make_http_app
 from hotline.secrets import Secrets
 from hotline.supervisor import Supervisor
 from hotline.wiring import PbxControl, Wiring
 from tests.fakes.ari import FakeAri
 
+Client = TestClient[web.Request, web.Application]
 CALLER = "13800138000"
 NUMBER = "4008001234"
 
@@ -260,6 +264,20 @@ async def _controller(
     supervisor.start()
     fake.on_event = registry.on_event
     return Journey(fake, wiring, registry, tmp, seen, supervisor)
+
+
+@asynccontextmanager
+async def serving(trip: Journey) -> AsyncIterator[Client]:
+    """The controller's HTTP app with every feature's routes, as a test client."""
+    app = make_http_app(
+        lambda: {"ari": {"connected": True}}, "admin-token", trip.wiring.routes, trip.wiring.openapi
+    )
+    client: Client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 class _Watched(CallStore):
