@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from acd import model
+from hotline.numbers import written
 from hotline.yamldoc import DocumentError, Fields, KeyPath, Source, parse_source, read_source
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -85,24 +86,33 @@ def _numbered(source: Source, key: KeyPath, raw: dict[Any, Any]) -> dict[str, An
     return {str(k): v for k, v in raw.items()}
 
 
+def _phone(source: Source, key: KeyPath, value: Any) -> str:
+    """A caller number as written in the file ("+86 139 0000 0000", 13900000000), in the
+    one form callers are looked up in (hotline.numbers)."""
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    number = written(text)
+    if number is None:
+        raise source.error(key, f"expected a phone number, got {value!r}")
+    return number
+
+
 def _numbers(source: Source, key: KeyPath, raw: list[Any]) -> list[str]:
-    numbers = []
-    for index, value in enumerate(raw):
-        text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-        if not NUMBER.match(text):
-            raise source.error((*key, str(index)), f"expected a phone number, got {value!r}")
-        numbers.append(model.normalise_number(text))
-    return numbers
+    return [_phone(source, (*key, str(index)), value) for index, value in enumerate(raw)]
 
 
 def _agent_map(
     source: Source, key: KeyPath, raw: dict[Any, Any], agents: dict[str, model.Agent]
 ) -> dict[str, str]:
-    result = {}
-    for number, agent in _numbered(source, key, raw).items():
+    result: dict[str, str] = {}
+    written_as: dict[str, str] = {}  # normalised -> the key it was written as
+    for written_key, agent in raw.items():
+        where = (*key, str(written_key))
+        number = _phone(source, where, written_key)
         if str(agent) not in agents:
-            raise source.error((*key, number), f"no agent numbered '{agent}'")
-        result[model.normalise_number(number)] = str(agent)
+            raise source.error(where, f"no agent numbered '{agent}'")
+        if number in result and result[number] != str(agent):
+            raise source.error(where, f"the same number as {written_as[number]}")
+        result[number], written_as[number] = str(agent), str(written_key)
     return result
 
 

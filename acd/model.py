@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 # Agents' roles are the API's; the ACD file declares each agent's.
 from hotline.api import Role as Role
+from hotline.numbers import normalise
 
 LEVEL_MIN, LEVEL_MAX = 1, 5  # skill levels; 5 is the most expert
 
@@ -86,31 +87,21 @@ class Queue:
 @dataclass(frozen=True)
 class Regions:
     """Region of a caller's number (R-4.3): the longest matching prefix of a mobile
-    number's first seven digits (号段) or of a landline's area code."""
+    number's first seven digits (号段) or of a landline's area code, in the national
+    form ``hotline.numbers`` writes every number in (+86 21 ... is 021 ...)."""
 
     prefixes: Mapping[str, str]  # prefix -> region id
     names: Mapping[str, str]  # region id -> display name
 
     def of(self, number: str) -> str:
-        digits = normalise_number(number)
+        digits = normalise(number)
+        if not digits[:1].isdigit():
+            return ""  # anonymous, or another country's +...: no region of ours
         for length in range(min(len(digits), 8), 0, -1):
             region = self.prefixes.get(digits[:length])
             if region is not None:
                 return region
         return ""
-
-
-def normalise_number(number: str) -> str:
-    """National form: +86/0086 dropped; a mobile starts with 1, a landline with 0."""
-    digits = "".join(ch for ch in number if ch.isdigit())
-    for country in ("0086", "86"):
-        if digits.startswith(country) and len(digits) - len(country) >= 10:
-            digits = digits[len(country) :]
-            mobile = len(digits) == 11 and digits.startswith("1")
-            if not mobile and not digits.startswith("0"):
-                digits = "0" + digits  # +86 10 ... is Beijing's 010
-            break
-    return digits
 
 
 @dataclass(frozen=True)
@@ -119,6 +110,8 @@ class AcdSetup:
     version: str
     agents: Mapping[str, Agent]
     queues: Mapping[str, Queue]
+    # Caller numbers here are normalised (hotline.numbers) when the file is loaded; a
+    # caller is normalised as it is looked up, so any written form finds its entry.
     vip: frozenset[str]  # caller numbers served ahead (R-4.2)
     owners: Mapping[str, str]  # caller number -> the agent who owns the account
     pinned: Mapping[str, str]  # caller number -> the agent it always goes to first
@@ -128,8 +121,8 @@ class AcdSetup:
 
     def preferred_agent(self, caller: str) -> str:
         """The pinned agent, else the owner, else ""."""
-        number = normalise_number(caller)
+        number = normalise(caller)
         return self.pinned.get(number) or self.owners.get(number, "")
 
     def is_vip(self, caller: str) -> bool:
-        return normalise_number(caller) in self.vip
+        return normalise(caller) in self.vip

@@ -1,5 +1,9 @@
 """Blacklist screening (R-2.6): caller numbers and prefixes refused with a prompt or
-hung up on silently. Stored in the database, so an edit takes effect on the next call."""
+hung up on silently. Stored in the database, so an edit takes effect on the next call.
+
+Every number is compared in ``hotline.numbers``' one form, so an entry refuses its number
+however the carrier writes it (``+8613500135000``, ``008613500135000``, a SIP URI). Entries
+are stored in that form; rows stored before it are normalised as they are compared."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.db import Base, session_factory
 from hotline.errors import HotlineError
+from hotline.numbers import ANONYMOUS, normalise, normalise_prefix, prefix_readings, written
 
 
 class Action(enum.StrEnum):
@@ -64,26 +69,54 @@ class Verdict:
 
 
 def match(entries: Sequence[BlacklistEntry], caller: str) -> Verdict | None:
-    """Exact numbers win over prefixes; the longest prefix wins among prefixes."""
-    best: BlacklistEntry | None = None
+    """Exact numbers win over prefixes; the longest prefix wins among prefixes. Caller
+    and entries are compared normalised; an anonymous caller matches nothing."""
+    number = normalise(caller)
+    if number == ANONYMOUS:
+        return None
+    best: tuple[tuple[bool, int], BlacklistEntry] | None = None
     for entry in entries:
-        hit = caller.startswith(entry.pattern) if entry.prefix else caller == entry.pattern
-        if hit and (best is None or _rank(entry) > _rank(best)):
-            best = entry
-    return Verdict(best.pattern, Action(best.action)) if best else None
+        length = _matched(entry, number)
+        rank = (not entry.prefix, length or 0)
+        if length is not None and (best is None or rank > best[0]):
+            best = (rank, entry)
+    return Verdict(best[1].pattern, Action(best[1].action)) if best else None
 
 
-def _rank(entry: BlacklistEntry) -> tuple[bool, int]:
-    return (not entry.prefix, len(entry.pattern))
+def _matched(entry: BlacklistEntry, number: str) -> int | None:
+    """How much of the normalised ``number`` the entry matches, or None. A row stored
+    before entries were normalised is read the same way (a bare 86 prefix both ways)."""
+    if not entry.prefix:
+        return len(number) if canonical(entry) == number else None
+    return max(
+        (len(p) for p in prefix_readings(entry.pattern) if number.startswith(p)), default=None
+    )
+
+
+def canonical(entry: BlacklistEntry) -> str:
+    """The entry's pattern in the normalised form ("" if it names no number)."""
+    if entry.prefix:
+        return normalise_prefix(entry.pattern)
+    number = normalise(entry.pattern)
+    return "" if number == ANONYMOUS else number
+
+
+def _entry(number: str, prefix: bool) -> str:
+    """The stored form of a number (or prefix) an admin or agent wrote."""
+    pattern = written(number, prefix)
+    if pattern is None:
+        kind = "prefix" if prefix else "number"
+        raise BlacklistError(f"a blacklist entry is a phone {kind}, got {number!r}")
+    return pattern
 
 
 class Blacklist:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = session_factory(engine)
 
-    async def add(self, pattern: str, prefix: bool, action: Action, reason: str = "") -> None:
-        if not pattern.isdigit():
-            raise BlacklistError(f"a blacklist entry is digits only, got {pattern!r}")
+    async def add(self, number: str, prefix: bool, action: Action, reason: str = "") -> str:
+        """Refuse ``number`` (any written form: +86, spaces, ...); returns the stored form."""
+        pattern = _entry(number, prefix)
         async with self._sessions.begin() as db:
             await db.merge(
                 BlacklistEntry(
@@ -94,11 +127,22 @@ class Blacklist:
                     created_at=datetime.now(UTC),
                 )
             )
+        return pattern
 
-    async def remove(self, pattern: str) -> bool:
+    async def remove(self, number: str) -> bool:
+        """Remove the entries for ``number`` in any written form (also rows stored before
+        entries were normalised, which may hold the same number written another way)."""
+        wanted = {False: written(number), True: written(number, prefix=True)}
+        stale = [
+            e.pattern
+            for e in await self.entries()
+            if e.pattern == number or canonical(e) == wanted[e.prefix]
+        ]
+        if not stale:
+            return False
         async with self._sessions.begin() as db:
             result = await db.execute(
-                delete(BlacklistEntry).where(BlacklistEntry.pattern == pattern)
+                delete(BlacklistEntry).where(BlacklistEntry.pattern.in_(stale))
             )
             return bool(getattr(result, "rowcount", 0))
 
@@ -107,16 +151,16 @@ class Blacklist:
             return (await db.scalars(select(BlacklistEntry).order_by(BlacklistEntry.pattern))).all()
 
     async def screen(self, caller: str) -> Verdict | None:
-        return match(await self.entries(), caller) if caller.isdigit() else None
+        if normalise(caller) == ANONYMOUS:
+            return None  # nothing to look up (and no query for it)
+        return match(await self.entries(), caller)
 
     # --- requests from agents, decided by supervisors ---------------------------------------
     async def request(
         self, number: str, reason: str, requested_by: str, call_id: str = ""
     ) -> BlacklistRequest:
-        if not number.isdigit():
-            raise BlacklistError(f"a blacklist entry is digits only, got {number!r}")
         row = BlacklistRequest(
-            number=number,
+            number=_entry(number, prefix=False),
             reason=reason,
             call_id=call_id,
             requested_by=requested_by,
