@@ -115,6 +115,9 @@ class Conversation:
             if event.type != ACTION_EVENT:
                 return await self._agent_gone()
             future: asyncio.Future[dict[str, Any]] = event.raw["future"]
+            if future.done():  # the asker gave up waiting (timed out): too late to act
+                log.warning("call %s: %s came too late", self.call_id, event.raw["action"])
+                continue
             try:
                 result, handover = await self._act(str(event.raw["action"]), event.raw)
             except HotlineError as exc:

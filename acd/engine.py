@@ -34,10 +34,17 @@ from acd.waiter import (
     Waiter,
 )
 from hotline.ari.models import Event
+from hotline.errors import HotlineError
+from hotline.numbers import normalise
 
 log = logging.getLogger(__name__)
 
 TICK = 1.0  # seconds between decisions when nothing happens
+
+
+class ActionTimedOut(HotlineError):
+    error_id = "action-timed-out"
+    http_status = 504
 
 
 class Acd(AgentSessions):
@@ -162,6 +169,9 @@ class Acd(AgentSessions):
         menu then uses the node's fallback instead of leaving the caller waiting), unless
         the caller knows someone can (``reachable``: an agent is about to be rung)."""
         setup = self.setup
+        # Calls keep the normalised number from the start; a call resumed from a record
+        # stored before that may not, and the wait's row and live views must not differ.
+        caller = normalise(caller)
         queue = self.queue(queue_name)
         call = routing.WaitingCall(
             call_id=call_id,
@@ -282,6 +292,14 @@ class Acd(AgentSessions):
         await self._save()
         self.wake()
 
+    async def call_gone(self, call_id: str, queue: str) -> None:
+        """A call's record was closed: an agent still on it (its caller went while no
+        controller was looking) goes to wrap-up, then ready, as after any call."""
+        self.conversations.pop(call_id, None)
+        for number, session in list(self.agents.items()):
+            if session.call_id == call_id and session.activity is Activity.ON_CALL:
+                await self.call_ended(number, call_id, queue)
+
     async def pick_up(self, agent: str, call_id: str) -> None:
         """抢接: ``agent`` takes ``call_id``, which is ringing at another agent now."""
         waiter = self.waiting.get(call_id)
@@ -329,7 +347,14 @@ class Acd(AgentSessions):
             raise NoSuchCall(f"call {call_id} is not talking to an agent", call=call_id)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         found[1](Event(ACTION_EVENT, {"action": action, "future": future, **args}))
-        return await asyncio.wait_for(future, ACTION_TIMEOUT)
+        try:
+            return await asyncio.wait_for(future, ACTION_TIMEOUT)
+        except TimeoutError:
+            # The future is cancelled with the wait: the call skips it when it gets there,
+            # so an action the asker was told failed never happens later.
+            raise ActionTimedOut(
+                f"call {call_id} did not {action} within {ACTION_TIMEOUT:g} s", call=call_id
+            ) from None
 
     def position(self, call_id: str) -> int:
         calls = [w.call for w in self.waiting.values()]

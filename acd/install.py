@@ -63,6 +63,12 @@ def install(wiring: Wiring) -> None:
     wiring.routes += [agents.routes, calls_api.routes, live_api.routes]
     wiring.openapi.update(openapi_paths())
 
+    async def call_closed(call_id: str) -> None:
+        record = await calls.get(call_id)
+        await acd.call_gone(call_id, (record.queue or "") if record is not None else "")
+
+    wiring.call_closed.append(call_closed)
+
     async def start() -> None:
         files.load()
         await acd.load(r.id for r in await calls.open_calls())

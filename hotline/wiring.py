@@ -14,6 +14,7 @@ mypy; the composition root installs features in dependency order.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -81,8 +82,8 @@ class Wiring:
     # /health sections, by name; more /metrics lines (Prometheus text), by source.
     health: dict[str, Callable[[], Any]] = field(default_factory=dict)
     metrics: list[Callable[[], Sequence[str]]] = field(default_factory=list)
-    # Told each call id whose record was closed.
-    call_closed: list[Callable[[str], None]] = field(default_factory=list)
+    # Told each call id whose record was closed (what they return is awaited, if anything).
+    call_closed: list[Callable[[str], Awaitable[None] | None]] = field(default_factory=list)
     # Every phase a call can be in, by name; features add theirs at install.
     phases: PhaseTable = field(default_factory=PhaseTable)
     entry: str = ""
@@ -123,9 +124,11 @@ class Wiring:
             self.phases, self.calls, plan, self.entry, call_id, channel, dialled, resume
         )
 
-    def closed(self, call_id: str) -> None:
+    async def closed(self, call_id: str) -> None:
         for listener in self.call_closed:
-            listener(call_id)
+            told = listener(call_id)
+            if inspect.isawaitable(told):
+                await told
 
     def legs(self) -> CallRegistry:
         """The registry, whose ``attach_leg`` routes a call's second channels' events."""

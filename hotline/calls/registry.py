@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from hotline.calls.models import CallRecord
 from hotline.calls.session import GONE, RESYNC, CallChannel, CallerHungUp
 from hotline.calls.store import CallStore
 from hotline.calls.timeline import Kind
+from hotline.numbers import normalise
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ class CallRegistry:
         app: str,
         store: CallStore,
         run_flow: FlowRunner,
-        on_closed: Callable[[str], None] = lambda _call_id: None,
+        on_closed: Callable[[str], Awaitable[None] | None] = lambda _call_id: None,
     ) -> None:
         self.ari = ari
         self.app = app
@@ -95,7 +97,9 @@ class CallRegistry:
         if not self.accepting:
             return
         call_id = resume.id if resume is not None else str(uuid.uuid4())
-        cc = CallChannel(self.ari, channel.id, channel.caller_number)
+        # The caller's number in its one written form (hotline.numbers) from here on: the
+        # record, the blacklist, the ACD and the screen pop all compare this string.
+        cc = CallChannel(self.ari, channel.id, normalise(channel.caller_number))
         task = asyncio.create_task(
             self._run(call_id, cc, channel, dialled, resume), name=f"call-{call_id}"
         )
@@ -135,9 +139,7 @@ class CallRegistry:
         failed = False
         try:
             if resume is None:
-                await self.store.open_call(
-                    call_id, channel.id, dialled, channel.caller_number, state=""
-                )
+                await self.store.open_call(call_id, channel.id, dialled, cc.caller_number, state="")
             else:
                 await self.store.log(call_id, Kind.RESUMED, state=resume.state, node=resume.node)
             disposition = await self.run_flow(call_id, cc, dialled, resume)
@@ -158,7 +160,7 @@ class CallRegistry:
             await self.store.close_call(call_id, disposition)
         except Exception:
             log.exception("call %s: could not close its record (%s)", call_id, disposition)
-        self.on_closed(call_id)
+        await self._closed(call_id)
 
     # --- reconciliation --------------------------------------------------------------------
     async def reconcile(self) -> None:
@@ -169,10 +171,12 @@ class CallRegistry:
         open_by_channel = {r.channel_id: r for r in await self.store.open_calls()}
         for channel_id, record in open_by_channel.items():
             if channel_id not in live and channel_id not in self.calls:
-                await self._end_bridge(record.id)  # it would record silence for ever
-                await self.store.close_call(record.id, "lost")
-                self.on_closed(record.id)
-        owned_legs = {str((r.phase or {}).get(LEG_KEY)) for r in open_by_channel.values()}
+                await self._close_lost(record)
+        owned_legs = {
+            str((r.phase or {}).get(LEG_KEY))
+            for channel_id, r in open_by_channel.items()
+            if channel_id in live  # a leg whose caller is gone is nobody's
+        }
         for channel_id in live - set(self.calls) - set(self.legs):
             if channel_id.startswith(LEG_PREFIX):
                 if channel_id not in owned_legs:
@@ -189,6 +193,26 @@ class CallRegistry:
             else:
                 log.info("adopting channel %s found in Stasis", channel_id)
                 self._start(channel, channel.exten)
+
+    async def _close_lost(self, record: CallRecord) -> None:
+        """A call whose caller went while no controller was looking: the other side of
+        its conversation (an agent, an outside number) is hung up, its bridge removed (it
+        would record silence for ever), its record closed, and the features told (the
+        ACD then frees the agent)."""
+        leg = str((record.phase or {}).get(LEG_KEY, ""))
+        if leg:
+            await self._hangup_quietly(leg)
+        await self._end_bridge(record.id)
+        await self.store.close_call(record.id, "lost")
+        await self._closed(record.id)
+
+    async def _closed(self, call_id: str) -> None:
+        try:
+            told = self.on_closed(call_id)
+            if inspect.isawaitable(told):
+                await told
+        except Exception:
+            log.exception("call %s: what follows its end failed", call_id)
 
     # --- shutdown ---------------------------------------------------------------------------
     async def aclose(self, hand_over: bool, timeout: float = 3.0) -> None:

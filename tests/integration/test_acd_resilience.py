@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 
 from acd.store import AcdStore
+from hotline.ari.rest import AriRest
 from hotline.db import make_engine
 from ivr.scenario import hearing
 from tests.harness.centre import Centre, wait_queued
@@ -84,3 +85,40 @@ async def test_agents_a_conversation_and_a_waiting_caller_survive_a_crash(
     assert offsets == sorted(offsets), offsets
     assert row.agent_list() == ["1001"] and row.queue_list() == ["complaints"]
     await second.hangup()
+
+
+async def test_a_caller_gone_while_the_controller_was_down_frees_the_agent(
+    centre: Centre,
+) -> None:
+    """SIGKILL during a conversation, then the caller hangs up before a controller is
+    back: the next controller hangs up the agent's phone, closes the call as lost and
+    puts the agent through wrap-up to ready; nothing of the call is left on the PBX."""
+    stack = centre.stack
+    desk = await centre.agent("1001")
+    caller = await centre.call("4", caller_id="13800001301")
+    await centre.phones["1001"].wait_call(1, 30)
+    await desk.wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
+    agent_line = await centre.phones["1001"].line(0)
+    record = await call_for(stack, "13800001301", 10)
+
+    proc = stack.controller.proc
+    assert proc is not None
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    stack.controller.proc = None
+    await caller.hangup()  # while nobody is there
+    assert not await agent_line.is_gone()  # the agent is left alone on the line
+    await stack.controller.start()
+
+    await agent_line.wait_hung_up(20)
+    closed = await call_for(stack, "13800001301", 20, closed=True)
+    assert (closed.id, closed.disposition) == (record.id, "lost")
+    await desk.wait_me(lambda m: m["state"] == "wrap-up", 10, "in wrap-up")
+    await desk.wait_me(lambda m: m["state"] == "ready", 10, "ready again")
+    spec = stack.pbx.spec
+    async with AriRest(spec.ari_url, spec.ari_user, spec.ari_password) as ari:
+        channels = [c.id for c in await ari.channels()]
+        bridges = await ari.bridge_ids()
+    assert record.channel_id not in channels
+    assert [c for c in channels if c.startswith("leg-")] == []
+    assert f"br-{record.id}" not in bridges

@@ -7,6 +7,7 @@ agent is left ringing or on a call."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from acd.agents import Status
+from acd.engine import ActionTimedOut
+from acd.store import AcdStore
 from tests.unit.journey_fixtures import Journey, journey
 
 Step = Callable[[Journey], Awaitable[None]]
@@ -39,6 +42,13 @@ async def to_talking(trip: Journey) -> None:
     await to_menu(trip)
     trip.fake.press("caller-1", "1")
     await trip.wait_phase("talking")
+    await trip.until_async(lambda: stored_state(trip, "1001", "on-call"), "1001 stored on-call")
+
+
+async def stored_state(trip: Journey, agent: str, state: str) -> bool:
+    """Whether the database has the agent in ``state`` (what a next controller finds)."""
+    sessions = await AcdStore(trip.wiring.engine).load_agents()
+    return any(s.number == agent and s.state == state for s in sessions)
 
 
 async def to_survey(trip: Journey) -> None:
@@ -415,6 +425,52 @@ async def test_every_hand_over(handover: HandOver, tmp_path: Path) -> None:
                 "person",
             )
             assert stored["priority"] == 5  # the caller keeps their priority
+        trip.fake.caller_hangs_up("caller-1")
+        await trip.ended()
+        await assert_nothing_left(trip)
+
+
+# --- a caller who hangs up while no controller is there -----------------------------------------
+@pytest.mark.parametrize("case", [c for c in CASES if c.phase in ("talking", "connected")], ids=str)
+async def test_a_caller_gone_during_a_restart_takes_the_other_side_along(
+    case: Case, tmp_path: Path
+) -> None:
+    """The controller dies while the caller talks to an agent (or to whoever a transfer
+    reached); the caller hangs up before the next one starts: it hangs up the other side,
+    closes the call as lost, and the agent goes to wrap-up as after any call."""
+    async with journey(tmp_path) as trip:
+        await case.reach(trip)
+        [other_side] = trip.legs()
+        await trip.stop()
+        trip.fake.on_event = None  # nobody hears it
+        trip.fake.caller_hangs_up("caller-1")
+        await trip.fake.settle()
+        assert other_side in trip.fake.pbx.channels  # still up, alone in the bridge
+        await trip.restart()
+        record = await trip.ended()
+        assert record.disposition == "lost"
+        assert trip.fake.calls_to("DELETE", f"/channels/{other_side}")
+        if case.phase == "talking":
+            assert trip.acd.session("1001").state == "wrap-up"
+        await assert_nothing_left(trip)
+
+
+async def test_an_action_that_timed_out_is_never_done_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The API told the agent their hold failed (it took too long): the call, when it
+    gets to it, must not put the caller on hold after all."""
+    monkeypatch.setattr("acd.engine.ACTION_TIMEOUT", 0.0)
+    async with journey(tmp_path) as trip:
+        await to_talking(trip)
+        with pytest.raises(ActionTimedOut):
+            await trip.acd.act(trip.acd.call_of("1001"), "hold", by="1001")
+        with caplog.at_level(logging.WARNING, "acd.conversation"):
+            await trip.until(lambda: "hold came too late" in caplog.text, "the call skips it")
+        assert trip.fake.calls_to("POST", "/bridges/{id}/removeChannel") == []
+        monkeypatch.setattr("acd.engine.ACTION_TIMEOUT", 3.0)
+        assert await trip.acd.act(trip.acd.call_of("1001"), "hold", by="1001") == {"held": True}
+        assert trip.fake.calls_to("POST", "/bridges/{id}/removeChannel") != []
         trip.fake.caller_hangs_up("caller-1")
         await trip.ended()
         await assert_nothing_left(trip)
