@@ -42,8 +42,8 @@ async def create_schema(engine: AsyncEngine) -> None:
 
 
 def _add_missing_columns(conn: Connection) -> None:
-    """A database made by an older version lacks the columns added since; each is
-    nullable, so ``ALTER TABLE ... ADD COLUMN`` keeps every row."""
+    """A database made by an older version lacks the columns and indexes added since;
+    each new column is nullable, so ``ALTER TABLE ... ADD COLUMN`` keeps every row."""
     inspector = inspect(conn)
     for table in Base.metadata.sorted_tables:
         present = {c["name"] for c in inspector.get_columns(table.name)}
@@ -54,6 +54,8 @@ def _add_missing_columns(conn: Connection) -> None:
                 raise RuntimeError(f"{table.name}.{column.name} is new and not nullable")
             kind = column.type.compile(dialect=conn.dialect)
             conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -17,8 +17,8 @@ class CallRecord(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     channel_id: Mapped[str] = mapped_column(String(64), index=True)
     dialled_number: Mapped[str] = mapped_column(String(32))
-    caller_number: Mapped[str] = mapped_column(String(32))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    caller_number: Mapped[str] = mapped_column(String(32), index=True)  # the screen pop
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # reports
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     duration_s: Mapped[float | None]
