@@ -95,9 +95,11 @@ def render_includes(spec: InstanceSpec) -> dict[str, str]:
 
 def _phone(extension: str, password: str) -> str:
     """One agent's phone: it registers with its extension and generated password (one
-    contact), and its context has no extensions, so it can be called but cannot dial."""
+    contact), is known only by that user name with that password, may not REFER, and its
+    context has no extensions, so it can be called but cannot dial."""
     return (
-        f"[{extension}]\ntype = endpoint\ntransport = transport-udp\ncontext = agent-phones\n"
+        f"[{extension}]\ntype = endpoint\nidentify_by = username\nallow_transfer = no\n"
+        "transport = transport-udp\ncontext = agent-phones\n"
         "disallow = all\nallow = ulaw,alaw,g722\ndirect_media = no\ndtmf_mode = rfc4733\n"
         f"rtp_symmetric = yes\nforce_rport = yes\nrewrite_contact = yes\n"
         f"auth = {extension}-auth\naors = {extension}\n\n"
