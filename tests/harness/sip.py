@@ -59,7 +59,7 @@ def digest(user: str, password: str, method: str, uri: str, challenge: str) -> s
     realm, nonce = fields["realm"], fields["nonce"]
     ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
     ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
-    cnonce, count = secrets.token_hex(8), "00000001"
+    cnonce, count = secrets.token_hex(8), f"{1:08x}"  # nonce count: the first use
     answer = hashlib.md5(f"{ha1}:{nonce}:{count}:{cnonce}:auth:{ha2}".encode()).hexdigest()
     return (
         f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
@@ -134,12 +134,9 @@ def _ack(
     final: Reply,
     cseq: int,
 ) -> None:
-    """A final answer is acknowledged (so the PBX stops repeating it)."""
-    headers = {
-        name: value for name, value in invite_headers.items() if name in ("Via", "From", "Call-ID")
-    }
-    headers |= {"Max-Forwards": "70", "To": final.headers.get("to", ""), "CSeq": f"{cseq} ACK"}
-    transport.sendto(_request("ACK", uri, headers), pbx)
+    """A final answer is acknowledged (so the PBX stops repeating it), in the INVITE's
+    own transaction (its Via branch)."""
+    _send(transport, pbx, "ACK", uri, invite_headers, final, cseq, invite_headers["Via"])
 
 
 def _bye(
@@ -150,16 +147,30 @@ def _bye(
     final: Reply,
     cseq: int,
 ) -> None:
+    """An answered call is ended at once, in a transaction of its own."""
     via = invite_headers["Via"].rsplit("branch=", 1)[0] + f"branch=z9hG4bK{secrets.token_hex(8)}"
+    _send(transport, pbx, "BYE", uri, invite_headers, final, cseq, via)
+
+
+def _send(
+    transport: asyncio.DatagramTransport,
+    pbx: tuple[str, int],
+    method: str,
+    uri: str,
+    invite_headers: dict[str, str],
+    final: Reply,
+    cseq: int,
+    via: str,
+) -> None:
     headers = {
         "Via": via,
         "Max-Forwards": "70",
         "From": invite_headers["From"],
         "To": final.headers.get("to", ""),
         "Call-ID": invite_headers["Call-ID"],
-        "CSeq": f"{cseq} BYE",
+        "CSeq": f"{cseq} {method}",
     }
-    transport.sendto(_request("BYE", uri, headers), pbx)
+    transport.sendto(_request(method, uri, headers), pbx)
 
 
 def _request(method: str, uri: str, headers: dict[str, str], body: str = "") -> bytes:

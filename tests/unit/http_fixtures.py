@@ -30,12 +30,15 @@ async def identify(request: web.Request) -> Identity:
 
 
 @asynccontextmanager
-async def serving(routes: Callable[[web.Application], None]) -> AsyncIterator[Client]:
+async def serving(
+    *routes: Callable[[web.Application], None], openapi: dict[str, Any] | None = None
+) -> AsyncIterator[Client]:
     """A test client of the controller's app with ``routes`` added."""
     app = make_http_app(
         health=lambda: {"ari": {"connected": True}},
         admin_token="admin",
-        more_routes=[routes],
+        more_routes=routes,
+        openapi_paths=openapi,
     )
     client: Client = TestClient(TestServer(app))
     await client.start_server()

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,13 +27,13 @@ from hotline.calls.registry import LEG_PREFIX, CallRegistry
 from hotline.calls.store import CallStore
 from hotline.config import Config, load_config
 from hotline.db import create_schema, make_engine, session_factory
-from hotline.http import make_http_app
 from hotline.secrets import Secrets
 from hotline.supervisor import Supervisor
 from hotline.wiring import PbxControl, Wiring
 from tests.fakes.ari import FakeAri
+from tests.unit import http_fixtures
+from tests.unit.http_fixtures import Client as Client
 
-Client = TestClient[web.Request, web.Application]
 CALLER = "13800138000"
 NUMBER = "4008001234"
 
@@ -111,7 +109,7 @@ class Journey:
         assert found is not None, f"no call record for {channel}"
         return found
 
-    async def wait_phase(self, name: str, channel: str = "caller-1", timeout: float = 3) -> None:
+    async def wait_phase(self, name: str, channel: str = "caller-1", timeout: float = 10) -> None:
         """Until the call's stored phase is ``name``."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -123,7 +121,7 @@ class Journey:
                 raise AssertionError(f"{channel} never reached phase {name!r} (it is {seen!r})")
             await asyncio.sleep(0.01)
 
-    async def ended(self, channel: str = "caller-1", timeout: float = 3) -> CallRecord:
+    async def ended(self, channel: str = "caller-1", timeout: float = 10) -> CallRecord:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             record = await self.store.by_channel(channel)
@@ -141,7 +139,7 @@ class Journey:
         """The phases the call went through, in order (each is stored as it starts)."""
         return list(self.seen.get(call_id, []))
 
-    async def until(self, condition: Callable[[], bool], what: str, timeout: float = 3) -> None:
+    async def until(self, condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         while not condition():
             if asyncio.get_running_loop().time() > deadline:
@@ -149,7 +147,7 @@ class Journey:
             await asyncio.sleep(0.005)
 
     async def until_async(
-        self, condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 3
+        self, condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 10
     ) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         while not await condition():
@@ -157,7 +155,7 @@ class Journey:
                 raise AssertionError(f"timed out waiting for: {what}")
             await asyncio.sleep(0.01)
 
-    async def playing(self, prompt: str, timeout: float = 3) -> str:
+    async def playing(self, prompt: str, timeout: float = 10) -> str:
         """Until ``prompt`` plays (to the caller or into the call's bridge); its id."""
         found: list[str] = []
 
@@ -266,18 +264,9 @@ async def _controller(
     return Journey(fake, wiring, registry, tmp, seen, supervisor)
 
 
-@asynccontextmanager
-async def serving(trip: Journey) -> AsyncIterator[Client]:
+def serving(trip: Journey) -> AbstractAsyncContextManager[Client]:
     """The controller's HTTP app with every feature's routes, as a test client."""
-    app = make_http_app(
-        lambda: {"ari": {"connected": True}}, "admin-token", trip.wiring.routes, trip.wiring.openapi
-    )
-    client: Client = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
+    return http_fixtures.serving(*trip.wiring.routes, openapi=trip.wiring.openapi)
 
 
 class _Watched(CallStore):
