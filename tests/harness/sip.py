@@ -103,9 +103,14 @@ async def invite(
                 headers["Authorization"] = authorization
             transport.sendto(_request("INVITE", uri, headers, _sdp(source)), pbx)
             final = await _final(sock, replies, timeout)
-            _ack(transport, pbx, uri, headers, final, cseq)
+            # A final answer is acknowledged in the INVITE's own transaction (so the PBX
+            # stops repeating it); an answered call is ended at once, in one of its own.
+            _send(transport, pbx, "ACK", uri, headers, final, cseq, headers["Via"])
             if final.status >= 200 and final.status < 300:
-                _bye(transport, pbx, uri, headers, final, cseq + 1)
+                via = (
+                    headers["Via"].rsplit("branch=", 1)[0] + f"branch=z9hG4bK{secrets.token_hex(8)}"
+                )
+                _send(transport, pbx, "BYE", uri, headers, final, cseq + 1, via)
             challenge = final.headers.get("www-authenticate", "")
             if final.status != 401 or not password or not challenge or authorization:
                 break
@@ -124,32 +129,6 @@ async def _final(sock: _Socket, replies: list[Reply], timeout: float) -> Reply:
             replies.append(reply)
             if reply.status >= 200:
                 return reply
-
-
-def _ack(
-    transport: asyncio.DatagramTransport,
-    pbx: tuple[str, int],
-    uri: str,
-    invite_headers: dict[str, str],
-    final: Reply,
-    cseq: int,
-) -> None:
-    """A final answer is acknowledged (so the PBX stops repeating it), in the INVITE's
-    own transaction (its Via branch)."""
-    _send(transport, pbx, "ACK", uri, invite_headers, final, cseq, invite_headers["Via"])
-
-
-def _bye(
-    transport: asyncio.DatagramTransport,
-    pbx: tuple[str, int],
-    uri: str,
-    invite_headers: dict[str, str],
-    final: Reply,
-    cseq: int,
-) -> None:
-    """An answered call is ended at once, in a transaction of its own."""
-    via = invite_headers["Via"].rsplit("branch=", 1)[0] + f"branch=z9hG4bK{secrets.token_hex(8)}"
-    _send(transport, pbx, "BYE", uri, invite_headers, final, cseq, via)
 
 
 def _send(

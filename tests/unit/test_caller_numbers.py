@@ -4,7 +4,6 @@ call's record."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from hotline.calls.models import CallRecord
 from hotline.calls.registry import CallRegistry
 from hotline.calls.session import CallChannel
 from hotline.calls.store import CallStore
-from hotline.db import create_schema, make_engine
 from tests.fakes.ari import FakeAri
 from tests.unit.acd_fixtures import MemoryStore
 
@@ -128,14 +126,6 @@ async def test_a_caller_joins_a_queue_under_the_normalised_number() -> None:
 
 
 # --- the call's record ------------------------------------------------------------------------
-@pytest.fixture
-async def store() -> AsyncIterator[CallStore]:
-    engine = make_engine("sqlite+aiosqlite://")
-    await create_schema(engine)
-    yield CallStore(engine)
-    await engine.dispose()
-
-
 @pytest.mark.parametrize(
     ("sent", "stored"),
     [

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import wave
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -27,7 +26,6 @@ from hotline.calls.models import CallRecord
 from hotline.calls.registry import CallRegistry
 from hotline.calls.session import CallChannel, CallerHungUp
 from hotline.calls.store import CallStore
-from hotline.db import create_schema, make_engine
 from tests.fakes.ari import FakeAri, Request
 
 CALLER = "c-1"
@@ -259,14 +257,6 @@ async def test_the_call_bridge_takes_caller_then_leg_and_is_left_behind_if_nobod
 
 
 # --- (3) the call registry ----------------------------------------------------------------------
-@pytest.fixture
-async def store() -> AsyncIterator[CallStore]:
-    engine = make_engine("sqlite+aiosqlite://")
-    await create_schema(engine)
-    yield CallStore(engine)
-    await engine.dispose()
-
-
 def registry_on(fake: FakeAri, store: CallStore, closed: list[str]) -> CallRegistry:
     """A registry on the fake, running a trivial flow: answer, the call's bridge, a prompt
     into it, a key."""
