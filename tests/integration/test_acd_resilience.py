@@ -4,7 +4,9 @@ place in time."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import time
 
 from acd.store import AcdStore
 from hotline.ari.rest import AriRest
@@ -22,6 +24,16 @@ async def waits(stack: Stack, call_id: str) -> list[tuple[str, str, object]]:
         return [(w.queue, w.outcome, w.joined_at) for w in await AcdStore(engine).waits(call_id)]
     finally:
         await engine.dispose()
+
+
+async def closed_waits(stack: Stack, call_id: str, timeout: float) -> list[tuple[str, str, object]]:
+    """The call's waits once none is still open (the answer ends the last one)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await waits(stack, call_id)
+        if all(outcome != "waiting" for _, outcome, _ in found) or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.1)
 
 
 async def test_agents_a_conversation_and_a_waiting_caller_survive_a_crash(
@@ -55,7 +67,8 @@ async def test_agents_a_conversation_and_a_waiting_caller_survive_a_crash(
     # The waiting caller is back in the queue with the same wait, and is served.
     await waiting_agent.ready()
     await centre.phones["1003"].wait_call(1, 20)
-    after = await waits(stack, waiting.id)
+    await waiting_agent.wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
+    after = await closed_waits(stack, waiting.id, 10)  # the answer is stored after the ring
     assert [(q, o) for q, o, _ in after] == [("complaints", "answered")]
     assert after[0][2] == before[0][2]  # joined when it first joined
     assert "resumed" in [e.kind for e in await events_of(stack, waiting.id)]
