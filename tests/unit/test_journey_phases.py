@@ -323,6 +323,9 @@ def message_recording(trip: Journey) -> str:
 
 
 async def assert_nothing_left(trip: Journey) -> None:
+    # The record is closed before the call's task runs its closing hooks and leaves the
+    # registry: wait for that, with a deadline, then check everything.
+    await trip.until(lambda: not trip.registry.calls, "the call's task to finish")
     await trip.fake.settle()
     assert trip.fake.leaks() == []
     busy = {n: s.state for n, s in trip.acd.agents.items() if s.state in ("ringing", "on-call")}
