@@ -189,8 +189,19 @@ class LiveServices:
         self.ears = ears
         self.runner: MenuRunner | None = None  # set once the menu phase made it
 
-    async def verify_pin(self, account: str, pin: str) -> bool:
-        return await self.kit.accounts.verify(account, pin)
+    async def check_pin(self, account: str, pin: str, lock: model.PinLock) -> model.PinCheck:
+        outcome = await self.kit.accounts.check_pin(account, pin, lock)
+        if outcome.check is model.PinCheck.LOCKED:
+            until = outcome.locked_until.isoformat() if outcome.locked_until else ""
+            event = "locked" if outcome.just_locked else "refused"
+            await self.call.log(
+                Kind.ACCOUNT_LOCKED,
+                account=account,
+                event=event,
+                until=until,
+                failures=outcome.failures,
+            )
+        return outcome.check
 
     async def transfer(self, to: str, ring_seconds: int) -> bool:
         leg = await ring_and_join(self.kit, self.call, to, ring_seconds)

@@ -68,6 +68,14 @@ def add_menu_commands(sub: Subparsers) -> None:
     account_set.add_argument("number")
     account_set.add_argument("--pin", default="", help="the PIN (asked for when left out)")
     account_set.set_defaults(handler=cmd_account_set)
+    account_unlock = account_sub.add_parser(
+        "unlock", help="lift the lock that wrong PINs put on an account"
+    )
+    account_unlock.add_argument("number")
+    account_unlock.set_defaults(handler=cmd_account_lock, action="unlock")
+    account_status = account_sub.add_parser("status", help="an account's PIN lock")
+    account_status.add_argument("number")
+    account_status.set_defaults(handler=cmd_account_lock, action="status")
 
 
 def add_scenario_commands(sub: Subparsers) -> None:
@@ -196,6 +204,28 @@ def cmd_account_set(args: argparse.Namespace, config: Config, environ: Mapping[s
 
     on_database(config, run)
     say(f"PIN of account {args.number} set")
+    return 0
+
+
+def cmd_account_lock(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    from ivr.accounts import Accounts
+
+    async def run(engine: AsyncEngine) -> None:
+        accounts = Accounts(engine)
+        if args.action == "unlock":
+            if await accounts.unlock(args.number):
+                say(f"account {args.number} unlocked")
+            else:
+                say(f"account {args.number} was not locked (its wrong PINs are forgotten)")
+            return
+        status = await accounts.status(args.number)
+        until = status.locked_until
+        print(f"account:\t{status.account}")
+        print(f"PIN set:\t{'yes' if status.exists else 'no'}")
+        print(f"lock:\t{f'locked until {until:%Y-%m-%d %H:%M:%S} UTC' if until else 'not locked'}")
+        print(f"wrong PINs:\t{status.recent_failures} (only those within the menu's window count)")
+
+    on_database(config, run)
     return 0
 
 

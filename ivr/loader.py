@@ -276,7 +276,23 @@ def _verify(f: Fields, node_id: str, d: model.Defaults) -> model.Node:
         ok=f.text("ok"),
         fail=f.text("fail"),
         timeout=f.number("timeout", d.timeout, 1, 60),
+        lock=_pin_lock(Fields(f.source, (*f.key, "lock"), f.get("lock", dict, {}))),
     )
+
+
+def _pin_lock(f: Fields) -> model.PinLock:
+    base, week = model.PinLock(), 7 * 24 * 60
+    lock = model.PinLock(
+        failures=f.integer("failures", base.failures, 1, 100),
+        within=dt.timedelta(minutes=f.number("within_minutes", _minutes(base.within), 1, week)),
+        duration=dt.timedelta(minutes=f.number("for_minutes", _minutes(base.duration), 1, week)),
+    )
+    f.done()
+    return lock
+
+
+def _minutes(span: dt.timedelta) -> float:
+    return span.total_seconds() / 60
 
 
 def _queue(f: Fields, node_id: str, d: model.Defaults) -> model.Node:

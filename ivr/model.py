@@ -7,6 +7,7 @@ a new one for the calls after it.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass, field
 
 from ivr.line.classifier import LineClass, Thresholds
@@ -156,14 +157,33 @@ class InputNode(Node):
 
 
 @dataclass(frozen=True)
+class PinLock:
+    """Wrong PINs are counted per account across calls: ``failures`` of them within
+    ``within`` lock the account for ``duration`` (or until an admin unlocks it)."""
+
+    failures: int = 6  # two calls' worth of the default three tries
+    within: dt.timedelta = dt.timedelta(minutes=60)
+    duration: dt.timedelta = dt.timedelta(minutes=60)
+
+
+class PinCheck(enum.StrEnum):
+    """What checking an entered PIN found."""
+
+    OK = "ok"
+    WRONG = "wrong"
+    LOCKED = "locked"  # the account is locked: the PIN was not even compared
+
+
+@dataclass(frozen=True)
 class VerifyNode(Node):
     prompt: str  # 「请输入密码,以#号键结束」
     account: str  # the call variable holding the account number
     wrong_prompt: str
     tries: int
     ok: str
-    fail: str
+    fail: str  # too many wrong PINs in this call, or the account is locked
     timeout: float
+    lock: PinLock = field(default_factory=PinLock)
 
     def targets(self) -> dict[str, str]:
         return {"ok": self.ok, "fail": self.fail}

@@ -33,7 +33,8 @@ class CallerIO(Protocol):
 
 
 class MenuServices(Protocol):
-    async def verify_pin(self, account: str, pin: str) -> bool: ...
+    async def check_pin(self, account: str, pin: str, lock: model.PinLock) -> model.PinCheck:
+        """Check a PIN entered for ``account``; wrong ones count towards its ``lock``."""
 
     async def transfer(self, to: str, ring_seconds: int) -> bool:
         """Connect the caller to ``to``; True when answered (the menu then ends)."""
@@ -238,9 +239,16 @@ class MenuRunner:
         prompts = [node.prompt]
         for attempt in range(1, node.tries + 1):
             pin = await self.digits(prompts, node.timeout, 1, 16, secret=True)
-            if pin is not None and await self.services.verify_pin(account, pin):
+            # Nothing entered is a try of this call, but no guess to count on the account.
+            found = model.PinCheck.WRONG
+            if pin is not None:
+                found = await self.services.check_pin(account, pin, node.lock)
+            if found is model.PinCheck.OK:
                 await self.on_move(node.id, "pin ok")
                 return node.ok
+            if found is model.PinCheck.LOCKED:
+                await self.on_move(node.id, "pin locked")
+                return node.fail
             await self.on_move(node.id, f"pin wrong {attempt}")
             prompts = [node.wrong_prompt]
         return node.fail

@@ -122,8 +122,9 @@ class TerminalServices:
     def __init__(self, out: TextIO, pins: Mapping[str, str], caller: TerminalCaller) -> None:
         self.out, self.pins, self.caller = out, pins, caller
 
-    async def verify_pin(self, account: str, pin: str) -> bool:
-        return self.pins.get(account) == pin
+    async def check_pin(self, account: str, pin: str, lock: model.PinLock) -> model.PinCheck:
+        # A tried call has no stored accounts: nothing is counted or locked.
+        return model.PinCheck.OK if self.pins.get(account) == pin else model.PinCheck.WRONG
 
     async def transfer(self, to: str, ring_seconds: int) -> bool:
         self.out.write(f"  [transfer to {to}: answered]\n")

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from hotline.ari.errors import AriNotFound
 from hotline.ari.models import Event
 from hotline.ari.rest import AriRest
+from hotline.calls.keys import KeyGate
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,15 @@ class CallChannel:
         self.caller_number = caller_number
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.typeahead: deque[str] = deque()  # digits pressed while nobody was asking
+        self.keys = KeyGate()  # a key flood stops here (hotline.calls.keys)
         self.hung_up = False
         self.bridge: str | None = None  # the call's bridge, once the caller is in it
 
     def deliver(self, event: Event) -> None:
+        if event.type == "ChannelDtmfReceived" and not self.keys.admit():
+            if self.keys.dropped == 1:
+                log.warning("channel %s: keys too many or too fast, dropped", self.channel_id)
+            return
         self.events.put_nowait(event)
 
     # --- primitives ------------------------------------------------------------------

@@ -28,6 +28,9 @@ class Kind(enum.StrEnum):
     LINE = "line"  # R-3 line check/sequence: event (judged, step, resumed, hangup, handed-over)...
     MESSAGE = "message"  # a voice message was recorded (seconds 0: none kept): recording, seconds
     CALLBACK = "callback"  # a callback request was filed: number
+    # PIN failures locked the account (event "locked"), or a locked account's PIN was
+    # refused unchecked ("refused"): account, event, until, failures
+    ACCOUNT_LOCKED = "account-locked"
     SURVEY = "survey"  # the satisfaction survey's answer: agent, queue, result, keys
 
     # --- the queue (acd) ---

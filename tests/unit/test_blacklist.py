@@ -3,7 +3,6 @@ number or prefix is refused however the caller's number is written."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotline.db import create_schema, make_engine, session_factory
+from hotline.db import session_factory
 from ivr.blacklist import Action, Blacklist, BlacklistEntry, BlacklistError, Verdict, match
 from tests.unit.test_numbers import FAST, written_forms
 
@@ -50,14 +49,6 @@ FORMS = [
     '"x" <sip:+8613500135000@h>',
     "<sip:13500135000@carrier;user=phone>",
 ]
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[AsyncEngine]:
-    engine = make_engine("sqlite+aiosqlite://")
-    await create_schema(engine)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -67,8 +67,8 @@ class Services:
         self.line_checks: list[float] = []
         self.line_outcomes: list[SequenceOutcome | None] = []  # next check_line answers
 
-    async def verify_pin(self, account: str, pin: str) -> bool:
-        return self.pins.get(account) == pin
+    async def check_pin(self, account: str, pin: str, lock: model.PinLock) -> model.PinCheck:
+        return model.PinCheck.OK if self.pins.get(account) == pin else model.PinCheck.WRONG
 
     async def transfer(self, to: str, ring_seconds: int) -> bool:
         self.transfers.append(to)

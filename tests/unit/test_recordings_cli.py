@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,13 +18,10 @@ from tests.unit.recordings_fixtures import add_recording, temporary_index
 
 
 @pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in os.environ:
-        if name.startswith("HOTLINE_"):
-            monkeypatch.delenv(name)
-    path = tmp_path / "hotline.yaml"
-    path.write_text(f"state_dir: {tmp_path}\nrecordings:\n  retention_days: 30\n")
-    return path
+def config(config_file: Path) -> Path:
+    with config_file.open("a") as settings:
+        settings.write("recordings:\n  retention_days: 30\n")
+    return config_file
 
 
 async def hotline(config: Path, *args: str) -> int:
