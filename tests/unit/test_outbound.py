@@ -14,6 +14,7 @@ from hotline.config import DEFAULT_MENU, load_config
 from hotline.dialpattern import compile_pattern
 from hotline.errors import ConfigError
 from hotline.outbound import NumberRefused, OutboundPolicy, Refusal
+from ivr.call import DialPlan
 from ivr.check import check_text
 from prompts.build import load_catalogue
 from tests.unit.journey_fixtures import Journey, journey, serving
@@ -232,6 +233,17 @@ def test_a_menu_with_an_outside_target_the_policy_refuses_is_rejected() -> None:
         assert refusal in errors[0]
         # Without a policy (a stored version rebuilt for a call still on it) it loads.
         assert check_text(DEFAULT_MENU, changed, prompts)[0] is not None
+
+
+def test_the_menus_outside_targets_are_dialled_through_the_policy() -> None:
+    plan = DialPlan(app="hotline", agent="PJSIP/{target}", outbound=POLICY, message_max_silence=5)
+    assert plan.leg("outside:+86 10 8888 6666") == (
+        "PJSIP/01088886666@carrier",
+        {"TIMEOUT(absolute)": "1800"},
+    )
+    assert plan.leg("agent:8000") == ("PJSIP/8000", {})  # a desk inside: no time limit
+    with pytest.raises(NumberRefused):
+        plan.leg("outside:16800168")
 
 
 # --- over the API, on a live call (the fake PBX) ------------------------------------------------
