@@ -30,6 +30,8 @@ from hotline.api import (
     required_text,
     supervisor_of,
 )
+from hotline.errors import HotlineError
+from hotline.outbound import OutboundPolicy
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,11 @@ STATUSES = {"ready": Status.READY, "not-ready": Status.NOT_READY, "break": Statu
 
 
 MAX_REASON = 100  # a not-ready reason is a word or two (午餐, 培训), not a letter
+
+
+class DeskInUse(HotlineError):
+    error_id = "desk-in-use"
+    http_status = 409
 
 
 class AgentApi:
@@ -101,6 +108,7 @@ class AgentApi:
             self.guard.failed(number, source)
             raise Unauthorized("wrong agent number or password")
         self.guard.succeeded(number)
+        self._check_desk(number, extension)
         session = self.acd.session(number)
         if session.logged_in and session.extension != extension:
             await self.acd.log_out(number)  # a new desk: the old one is left
@@ -116,6 +124,19 @@ class AgentApi:
                 **agent_json(self.acd, number),
             }
         )
+
+    def _check_desk(self, number: str, extension: str) -> None:
+        """The ACD rings an agent where they log in: only at a desk of theirs (403), and
+        not while a colleague is logged in there (409). Checked once the password is
+        right, so that guessers learn nothing of the desks."""
+        OutboundPolicy.desk(number, extension, self.acd.setup.desks())
+        for other, session in self.acd.agents.items():
+            if other != number and session.logged_in and session.extension == extension:
+                raise DeskInUse(
+                    f"agent {other} is logged in at extension {extension}",
+                    agent=other,
+                    extension=extension,
+                )
 
     async def logout(self, request: web.Request) -> web.Response:
         who = await self.identity(request)

@@ -21,6 +21,7 @@ from hotline.api import (
     required_text,
     supervisor_of,
 )
+from hotline.outbound import OutboundPolicy
 
 SEQUENCES = ("silent", "open-line", "noisy", "quiet")
 
@@ -31,12 +32,12 @@ class CallsApi:
         acd: Acd,
         identify: Identify,
         history: Callable[[str], Awaitable[dict[str, Any]]],
-        outside_transfer: bool = False,
+        outbound: OutboundPolicy,
     ) -> None:
         self.acd = acd
         self.identify = identify
         self.history = history  # call id -> the caller and their past calls
-        self.outside_transfer = outside_transfer
+        self.outbound = outbound
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -77,13 +78,10 @@ class CallsApi:
                 self.acd.agent(target)
                 action, args["agent"] = "transfer-agent", target
             elif kind == "outside":
-                if not self.outside_transfer:
-                    raise Forbidden(
-                        "transfers to outside numbers are switched off (acd.outside_transfer)"
-                    )
-                if not target.isdigit():
-                    raise BadRequest(f"to: outside:DIGITS, got {target!r}", field="to")
-                action, args["number"] = "transfer-outside", target
+                # Refused here (403, the reason) before anything is dialled; the number
+                # goes on in the one form it is dialled in.
+                number = self.outbound.check(target, who.role.value)
+                action, args["number"] = "transfer-outside", number
             else:
                 raise BadRequest(
                     f"to: queue:NAME, agent:NUMBER or outside:NUMBER, got {body['to']!r}",

@@ -19,6 +19,7 @@ from acd.store import AcdStore
 from acd.views import event_for, snapshot_for
 from hotline.api import Identify
 from hotline.calls.timeline import Kind
+from hotline.services import OUTBOUND
 from hotline.wiring import BackgroundTask, Feature, Key, Wiring
 
 ACD = Key[Acd]("acd")
@@ -45,7 +46,7 @@ def install(wiring: Wiring) -> None:
         acd,
         agents.identity,
         history=lambda call_id: screen_pop(calls, files.current, call_id),
-        outside_transfer=config.acd.outside_transfer,
+        outbound=wiring.need(OUTBOUND),
     )
     wiring.provide(ACD, acd)
     wiring.provide(ACD_FILES, files)

@@ -13,6 +13,7 @@ from hotline.yamldoc import DocumentError, Fields, KeyPath, Source, parse_source
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 NUMBER = re.compile(r"^[0-9]{1,20}$")
+EXTENSION = re.compile(r"[0-9]{1,20}")  # ASCII digits only (str.isdigit takes any script's)
 LANGUAGES = ("zh", "en")
 
 
@@ -52,6 +53,7 @@ def build_acd(source: Source) -> model.AcdSetup:
         number: _agent(source, number, raw, regions)
         for number, raw in _numbered(source, ("agents",), top.get("agents", dict, {})).items()
     }
+    _check_own_desks(source, agents)
     vip = frozenset(_numbers(source, ("vip",), top.get("vip", list, [])))
     owners = _agent_map(source, ("owners",), top.get("owners", dict, {}), agents)
     pinned = _agent_map(source, ("pinned",), top.get("pinned", dict, {}), agents)
@@ -116,6 +118,19 @@ def _agent_map(
     return result
 
 
+def _check_own_desks(source: Source, agents: dict[str, model.Agent]) -> None:
+    """Each agent's own desk is nobody else's: one phone ringing for two agents would put
+    one's callers through to the other. (A hot desk may be listed for several.)"""
+    owners: dict[str, str] = {}
+    for number, agent in agents.items():
+        other = owners.setdefault(agent.extension, number)
+        if other != number:
+            raise source.error(
+                ("agents", number, "extension"),
+                f"{agent.extension} is agent {other}'s own desk already",
+            )
+
+
 def _regions(source: Source, raw: dict[str, Any]) -> model.Regions:
     prefixes: dict[str, str] = {}
     names: dict[str, str] = {}
@@ -155,8 +170,15 @@ def _agent(source: Source, number: str, raw: Any, regions: model.Regions) -> mod
     if region and region not in regions.names:
         raise f.error("region", f"no region named '{region}' in regions")
     extension = f.text("extension", number)
-    if not NUMBER.match(extension):
+    if not EXTENSION.fullmatch(extension):
         raise f.error("extension", f"expected digits, got {extension!r}")
+    desks = [extension]
+    for index, desk in enumerate(f.get("desks", list, [])):
+        if not isinstance(desk, str) or not EXTENSION.fullmatch(desk):
+            raise f.error(f"desks.{index}", f'expected a quoted extension ("8101"), got {desk!r}')
+        if desk in desks:
+            raise f.error(f"desks.{index}", f"{desk} is listed already")
+        desks.append(desk)
     agent = model.Agent(
         number=number,
         name=f.text("name"),
@@ -166,6 +188,7 @@ def _agent(source: Source, number: str, raw: Any, regions: model.Regions) -> mod
         region=region,
         team=f.text("team", ""),
         role=model.Role(f.choice("role", [r.value for r in model.Role], "agent")),
+        desks=tuple(desks),
     )
     f.done()
     return agent

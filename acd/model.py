@@ -21,12 +21,15 @@ LEVEL_MIN, LEVEL_MAX = 1, 5  # skill levels; 5 is the most expert
 class Agent:
     number: str  # the agent number they log in with (工号)
     name: str
-    extension: str  # the phone they sit at unless they log in at another
+    extension: str  # their own desk's phone
     skills: Mapping[str, int]  # skill -> level 1-5
     languages: frozenset[str]  # zh, en
     region: str  # a region id from the region table, or ""
     team: str
     role: Role
+    # Every extension they may log in at: their own desk first, then the ones listed
+    # for them (hot desks); the ACD rings them nowhere else (hotline.outbound).
+    desks: tuple[str, ...] = ()
 
     def level(self, skill: str) -> int:
         return self.skills.get(skill, 0)
@@ -126,3 +129,7 @@ class AcdSetup:
 
     def is_vip(self, caller: str) -> bool:
         return normalise(caller) in self.vip
+
+    def desks(self) -> dict[str, tuple[str, ...]]:
+        """Agent -> the extensions they may log in at."""
+        return {number: agent.desks for number, agent in self.agents.items()}

@@ -17,7 +17,9 @@ def openapi_paths() -> dict[str, Any]:
         "required": ["state"],
     }
     login = op(
-        "log in at an extension; returns a bearer token",
+        "log in at one of my desks (the extension in the ACD file or one of its desks: "
+        "else 403 number-refused, colleagues-desk or not-a-desk; 409 desk-in-use while a "
+        "colleague is logged in there); returns a bearer token",
         body={
             "properties": {
                 "agent": {"type": "string"},
@@ -47,7 +49,10 @@ def openapi_paths() -> dict[str, Any]:
         "/api/me/call": {"get": op("my current call: the screen pop")},
         "/api/me/call/{action}": {
             "post": op(
-                "hold, resume, transfer {to}, sequence {kind}, survey {enabled, now} on my call"
+                "hold, resume, transfer {to: queue:NAME, agent:NUMBER or outside:NUMBER}, "
+                "sequence {kind}, survey {enabled, now} on my call; an outside number the "
+                "outbound policy refuses is 403 number-refused with details.reason (role, "
+                "international, premium, not-allowed) and is never dialled"
             )
         },
         "/api/calls/{call}/pickup": {"post": op("take a call ringing at another agent")},

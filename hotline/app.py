@@ -34,8 +34,10 @@ from hotline.config import Config
 from hotline.db import create_schema, make_engine
 from hotline.errors import SetupError
 from hotline.http import AccessLog, make_http_app
+from hotline.outbound import OutboundPolicy
 from hotline.pbx.instance import PROMPTS_IN_CONTAINER, InstanceSpec, write_includes
 from hotline.secrets import Secrets, phone_passwords
+from hotline.services import OUTBOUND
 from hotline.supervisor import Supervisor
 from hotline.wiring import Feature, PbxControl, Wiring
 from ivr.loader import load_menu
@@ -73,7 +75,8 @@ def pbx_spec(
     pbx = config.pbx
     if numbers is None:
         numbers = list(load_menu(config.menu.file).numbers)
-    extensions = sorted({a.extension for a in load_acd(config.acd.file).agents.values()})
+    agents = load_acd(config.acd.file).agents.values()
+    extensions = sorted({desk for agent in agents for desk in agent.desks})  # own and listed
     return InstanceSpec(
         container=pbx.container,
         image=pbx.image,
@@ -95,6 +98,11 @@ def pbx_spec(
         max_call_seconds=pbx.max_call_seconds,
         extra_mounts={config.prompts_dir: PROMPTS_IN_CONTAINER},
     )
+
+
+def provide_services(wiring: Wiring) -> None:
+    """The core's services, which features need at install."""
+    wiring.provide(OUTBOUND, OutboundPolicy.from_config(wiring.config))
 
 
 class Controller:
@@ -125,6 +133,7 @@ class Controller:
             ari, config.ari.app, wiring.calls, wiring.run_call, on_closed=wiring.closed
         )
         wiring.registry = registry
+        provide_services(wiring)
         for feature in FEATURES:
             feature.install(wiring)
 

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from hotline.errors import ConfigError
+from hotline.outbound import OutboundConfig
 
 ENV_PREFIX = "HOTLINE_"
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -158,7 +159,8 @@ class AcdConfig:
     watch: bool = True
     # How long an API token lasts; a login may ask for less, never more.
     token_lifetime: float = 12 * 3600.0
-    # Agents may transfer callers to outside numbers (R-4.8: off by default).
+    # Agents may transfer callers to outside numbers (R-4.8: off by default); the same as
+    # agent in outbound.roles.
     outside_transfer: bool = False
 
 
@@ -208,6 +210,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     menu: MenuConfig = field(default_factory=MenuConfig)
     acd: AcdConfig = field(default_factory=AcdConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     survey: SurveyConfig = field(default_factory=SurveyConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from hotline.calls.media import prompt_media
 from hotline.calls.session import CallChannel, CallerHungUp
 from hotline.calls.timeline import Kind
 from hotline.config import SurveyConfig
+from hotline.outbound import NumberRefused, OutboundPolicy
 from ivr import model
 from ivr.accounts import Accounts
 from ivr.blacklist import Verdict
@@ -42,16 +43,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DialPlan:
-    """How transfer targets become ARI endpoints."""
+    """How transfer targets become ARI originates."""
 
     app: str  # our ARI application: answered legs enter it
     agent: str  # agent:<extension>, e.g. "PJSIP/{target}" (pbx.agent_dial)
-    outside: str  # outside:<number> through the trunk (pbx.outside_dial)
+    # outside:<number>: whether it may be dialled, through the trunk (pbx.outside_dial),
+    # and its time limit on the PBX.
+    outbound: OutboundPolicy
     message_max_silence: int  # seconds of silence that end a voice message
 
-    def endpoint(self, to: str) -> str:
+    def leg(self, to: str) -> tuple[str, Mapping[str, str]]:
+        """The endpoint and channel variables of a target; NumberRefused for an outside
+        number the policy refuses."""
         kind, _, target = to.partition(":")
-        return (self.agent if kind == "agent" else self.outside).format(target=target)
+        if kind == "outside":
+            outside = self.outbound.leg(target)
+            return outside.endpoint, outside.variables
+        return self.agent.format(target=target), {}
 
 
 @dataclass(frozen=True)
@@ -156,13 +164,20 @@ async def ring_and_join(kit: IvrKit, call: Call, to: str, ring_seconds: int) -> 
     """Ring ``to`` (agent:<extension> or outside:<number>); when it answers, it joins the
     caller in the call's bridge and its leg is returned (the caller's to converse with and
     hang up); None when nobody answered."""
+    try:
+        endpoint, variables = kit.dialplan.leg(to)
+    except NumberRefused as refused:  # a stored transfer the policy refuses now: no INVITE
+        log.warning("call %s: not dialling %s: %s", call.call_id, to, refused.message)
+        await call.log(Kind.TRANSFER, to=to, answered=False, refused=refused.refusal.value)
+        return None
     leg = legs.new_leg_id()
-    endpoint = kit.dialplan.endpoint(to)
     call.legs.attach(leg, call.channel.channel_id)
     connected = False
     try:
         try:
-            outcome, _ = await legs.ring(call.channel, call.legs, leg, endpoint, ring_seconds)
+            outcome, _ = await legs.ring(
+                call.channel, call.legs, leg, endpoint, ring_seconds, variables=variables
+            )
         except CallerHungUp:  # gave up while it rang: still an attempt on the record
             await call.log(Kind.TRANSFER, to=to, answered=False)
             raise

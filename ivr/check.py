@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hotline.outbound import OutboundPolicy, Verdict
 from ivr import model
 from ivr.loader import build_menu
 from ivr.source import KeyPath, MenuError, Source, parse_source, read_source
@@ -20,41 +21,53 @@ class Finding:
     message: str
 
 
-def check_file(path: Path, prompt_ids: Iterable[str]) -> tuple[model.Menu | None, list[Finding]]:
-    """Load and check a menu file; the menu is None when it has errors."""
+def check_file(
+    path: Path, prompt_ids: Iterable[str], outbound: OutboundPolicy | None = None
+) -> tuple[model.Menu | None, list[Finding]]:
+    """Load and check a menu file; the menu is None when it has errors. With
+    ``outbound``, an ``outside:`` target the policy refuses is an error."""
     try:
-        return check_source(read_source(path), prompt_ids)
+        return check_source(read_source(path), prompt_ids, outbound)
     except MenuError as exc:
         return None, [Finding("error", exc.message)]
 
 
 def check_text(
-    path: Path, text: str, prompt_ids: Iterable[str]
+    path: Path, text: str, prompt_ids: Iterable[str], outbound: OutboundPolicy | None = None
 ) -> tuple[model.Menu | None, list[Finding]]:
     """Like ``check_file``, on text already read (what gets stored is what was checked)."""
     try:
-        return check_source(parse_source(path, text), prompt_ids)
+        return check_source(parse_source(path, text), prompt_ids, outbound)
     except MenuError as exc:
         return None, [Finding("error", exc.message)]
 
 
 def check_source(
-    source: Source, prompt_ids: Iterable[str]
+    source: Source, prompt_ids: Iterable[str], outbound: OutboundPolicy | None = None
 ) -> tuple[model.Menu | None, list[Finding]]:
     try:
         menu = build_menu(source)
     except MenuError as exc:
         return None, [Finding("error", exc.message)]
-    findings = check_menu(menu, source, set(prompt_ids))
+    findings = check_menu(menu, source, set(prompt_ids), outbound)
     ok = not any(f.level == "error" for f in findings)
     return (menu if ok else None), findings
 
 
-def check_menu(menu: model.Menu, source: Source, prompt_ids: set[str]) -> list[Finding]:
+def check_menu(
+    menu: model.Menu,
+    source: Source,
+    prompt_ids: set[str],
+    outbound: OutboundPolicy | None = None,
+) -> list[Finding]:
     def at(key: KeyPath, level: str, problem: str) -> Finding:
         return Finding(level, source.error(key, problem).message)
 
     findings: list[Finding] = []
+    if outbound is not None:
+        for node_id, verdict in _outside_targets(menu, outbound):
+            if not verdict.allowed:
+                findings.append(at(("nodes", node_id, "to"), "error", f"refused: {verdict.why}"))
     reachable = _reachable(menu)
     for node_id in menu.nodes:
         if node_id not in reachable:
@@ -74,6 +87,15 @@ def check_menu(menu: model.Menu, source: Source, prompt_ids: set[str]) -> list[F
         if prompt not in prompt_ids:
             findings.append(at(key, "error", f"no prompt '{prompt}' in the catalogue"))
     return findings
+
+
+def _outside_targets(menu: model.Menu, outbound: OutboundPolicy) -> list[tuple[str, Verdict]]:
+    """What the outbound policy says of each transfer node's ``outside:`` number."""
+    return [
+        (node.id, outbound.verdict(node.to.partition(":")[2]))
+        for node in menu.nodes.values()
+        if isinstance(node, model.TransferNode) and node.to.startswith("outside:")
+    ]
 
 
 def _reachable(menu: model.Menu) -> set[str]:

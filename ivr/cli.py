@@ -88,12 +88,14 @@ def add_scenario_commands(sub: Subparsers) -> None:
 
 
 def cmd_menu_check(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    from hotline.outbound import OutboundPolicy
     from ivr.check import check_file
     from prompts.build import load_catalogue
 
     names = {"name_zh": config.service.name_zh, "name_en": config.service.name_en}
     args.file = args.file or config.menu.file
-    menu, findings = check_file(args.file, load_catalogue(names))
+    outbound = OutboundPolicy.from_config(config)
+    menu, findings = check_file(args.file, load_catalogue(names), outbound)
     for finding in findings:
         print(f"{finding.level}: {finding.message}")
     if menu is None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from acd.install import ACD_FILES, CALLBACKS, CURRENT_CALLER, IDENTIFY
 from acd.model import AcdSetup
+from hotline.services import OUTBOUND
 from hotline.wiring import BackgroundTask, Feature, Wiring
 from ivr import cli, model
 from ivr.accounts import Accounts
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 def install(wiring: Wiring) -> None:
     config, engine = wiring.config, wiring.engine
     names = {"name_zh": config.service.name_zh, "name_en": config.service.name_en}
-    menus = MenuLibrary(config.menu.file, load_catalogue(names), engine)
+    outbound = wiring.need(OUTBOUND)
+    menus = MenuLibrary(config.menu.file, load_catalogue(names), engine, outbound)
     acd_files = wiring.need(ACD_FILES)
     blacklist = Blacklist(engine)
     kits: list[IvrKit] = []  # made at start-up: the menu's clock needs its time zone
@@ -58,7 +60,7 @@ def install(wiring: Wiring) -> None:
                 dialplan=DialPlan(
                     app=config.ari.app,
                     agent=config.pbx.agent_dial,
-                    outside=config.pbx.outside_dial,
+                    outbound=outbound,
                     message_max_silence=config.menu.message_silence,
                 ),
                 recordings_dir=config.recordings_dir,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.db import Base, session_factory
 from hotline.errors import HotlineError
+from hotline.outbound import OutboundPolicy
 from ivr import model
 from ivr.check import Finding, check_text
 from ivr.source import MenuError
@@ -66,9 +67,19 @@ OnChange = Callable[[model.Menu, model.Menu], Awaitable[None]]
 
 
 class MenuLibrary:
-    def __init__(self, path: Path, prompt_ids: Iterable[str], engine: AsyncEngine) -> None:
+    def __init__(
+        self,
+        path: Path,
+        prompt_ids: Iterable[str],
+        engine: AsyncEngine,
+        outbound: OutboundPolicy | None = None,
+    ) -> None:
         self.path = path
         self.prompt_ids = frozenset(prompt_ids)
+        # A new version with an outside: target the policy refuses is rejected. (A stored
+        # version a call is still on is rebuilt without: its refused targets are refused
+        # when dialled.)
+        self.outbound = outbound
         self._sessions = session_factory(engine)
         self._versions: dict[str, model.Menu] = {}
         self._current: model.Menu | None = None
@@ -94,7 +105,7 @@ class MenuLibrary:
                 text = await asyncio.to_thread(self.path.read_text, encoding="utf-8")
             except OSError as exc:
                 raise MenuRejected(f"{self.path}: cannot read the menu: {exc.strerror}") from None
-            menu, findings = check_text(self.path, text, self.prompt_ids)
+            menu, findings = check_text(self.path, text, self.prompt_ids, self.outbound)
             errors = [f.message for f in findings if f.level == "error"]
             if menu is None:
                 raise MenuRejected(errors[0], errors=errors)

@@ -12,7 +12,7 @@ import contextlib
 import enum
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,8 +65,10 @@ async def ring(
     ring_seconds: int,
     ringback: bool = True,
     stop: Callable[[Any], bool] | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> tuple[RingOutcome, Any]:
-    """Dial ``endpoint`` as channel ``leg`` (already attached to the call). Returns the
+    """Dial ``endpoint`` as channel ``leg`` (already attached to the call), with channel
+    ``variables`` set before it is dialled (an outside leg's time limit). Returns the
     outcome, and the event that stopped the ringing if ``stop`` matched one (then the
     leg is still ringing: the caller decides). The caller hanging up raises
     ``CallerHungUp``; the leg is then the caller's to hang up."""
@@ -82,6 +84,7 @@ async def ring(
             app_args="leg",
             caller_id=channel.caller_number,
             timeout=ring_seconds,
+            variables=variables,
         )
         event = await channel.wait_event(
             lambda e: (

@@ -125,9 +125,9 @@ async def test_transfer_to_a_named_agent_and_a_blacklist_request(centre: Centre)
     caller = await centre.call("4", caller_id="13800001001")
     await centre.phones["1001"].wait_call(1, 30)
     await first.wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
-    # Outside numbers are off by default; a busy or absent colleague is refused.
+    # Outside numbers are off for agents by default; a busy or absent colleague is refused.
     status, body = await first.request("POST", "/api/me/call/transfer", {"to": "outside:010123"})
-    assert (status, body["error_id"]) == (403, "forbidden")
+    assert (status, body["error_id"], body["details"]["reason"]) == (403, "number-refused", "role")
     status, body = await first.request("POST", "/api/me/call/transfer", {"to": "agent:1003"})
     assert (status, body["error_id"]) == (409, "action-refused")  # 1003 is not ready
     await second.ready()

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from acd.agents import Status
 from acd.engine import Acd
 from acd.install import ACD
-from hotline.app import FEATURES
+from hotline.app import FEATURES, provide_services
 from hotline.calls.models import CallEvent, CallRecord
 from hotline.calls.registry import LEG_PREFIX, CallRegistry
 from hotline.calls.store import CallStore
@@ -76,8 +76,8 @@ queues:
   short: {skills: [short], max_wait: 10}
   general: {skills: []}
 agents:
-  "1001": {name: 一号, extension: "7101", skills: {repair: 3}}
-  "1002": {name: 二号, extension: "7102", skills: {repair: 5, short: 1}}
+  "1001": {name: 一号, extension: "7101", desks: ["7201"], skills: {repair: 3}}
+  "1002": {name: 二号, extension: "7102", desks: ["7201"], skills: {repair: 5, short: 1}}
   "9001": {name: 班长, extension: "7109", role: supervisor, skills: {repair: 1}}
 """
 
@@ -251,6 +251,7 @@ async def _controller(
     )
     registry = CallRegistry(fake, config.ari.app, calls, wiring.run_call, wiring.closed)
     wiring.registry = registry
+    provide_services(wiring)
     for feature in FEATURES:
         feature.install(wiring)
     await create_schema(engine)

@@ -59,6 +59,38 @@ BROKEN = [
     ("queues: {a: {}}\nvip: [abc]\n", 2, "vip.0", "phone number"),
     ("queues: {a: {}}\nregions:\n  x: {prefixes: [21]}\n", 3, "regions.x.prefixes.0", "quoted"),
     ("queues: {a: {}}\nqueues: {b: {}}\n", 2, "queues", "duplicate key"),
+    (
+        'queues: {a: {}}\nagents:\n  "1": {name: X, extension: "81٠1"}\n',
+        3,
+        "agents.1.extension",
+        "digits",
+    ),
+    (
+        'queues: {a: {}}\nagents:\n  "1": {name: X, desks: [8101]}\n',
+        3,
+        "agents.1.desks.0",
+        "quoted",
+    ),
+    (
+        'queues: {a: {}}\nagents:\n  "1": {name: X, desks: ["８１０１"]}\n',
+        3,
+        "agents.1.desks.0",
+        "quoted",
+    ),
+    ('queues: {a: {}}\nagents:\n  "1": {name: X, desks: "8101"}\n', 3, "agents.1.desks", "list"),
+    (
+        'queues: {a: {}}\nagents:\n  "1": {name: X, extension: "8101", desks: ["8101"]}\n',
+        3,
+        "agents.1.desks.0",
+        "listed already",
+    ),
+    (
+        'queues: {a: {}}\nagents:\n  "1": {name: X, extension: "8101"}\n'
+        '  "2": {name: Y, extension: "8101"}\n',
+        4,
+        "agents.2.extension",
+        "agent 1's own desk",
+    ),
 ]
 
 
@@ -69,6 +101,16 @@ def test_a_broken_file_names_line_and_key(text: str, line: int, key: str, proble
     message = caught.value.message
     assert message.startswith(f"acd.yaml:{line}: {key}: "), message
     assert problem in message
+
+
+def test_desks_are_the_own_extension_then_the_listed_ones() -> None:
+    text = (
+        "queues: {a: {}}\nagents:\n"
+        '  "1": {name: X, extension: "8101", desks: ["8201", "8202"]}\n'
+        '  "2": {name: Y, desks: ["8201"]}\n'  # a hot desk for both; 2's own is "2"
+    )
+    setup = parse_acd(Path("acd.yaml"), text)
+    assert setup.desks() == {"1": ("8101", "8201", "8202"), "2": ("2", "8201")}
 
 
 def test_the_test_centre_parses() -> None:

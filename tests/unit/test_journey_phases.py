@@ -20,7 +20,7 @@ from acd.store import AcdStore
 from tests.unit.journey_fixtures import Journey, journey
 
 Step = Callable[[Journey], Awaitable[None]]
-OUTSIDE = "02112345678"
+OUTSIDE = "02161234567"  # a Shanghai line (local numbers never begin with 1)
 
 
 # --- getting a caller somewhere ----------------------------------------------------------------
