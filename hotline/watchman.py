@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from sqlalchemy.exc import SQLAlchemyError
 
 from hotline.ari.errors import AriError, AriNotFound
 from hotline.ari.rest import AriRest
@@ -225,9 +224,9 @@ class Watchman:
                 return
             await self.store.update(record.id, state=HANDED_TO_FALLBACK)
             await self.store.log(record.id, Kind.FALLBACK, away=round(away_for, 1))
-        except (SQLAlchemyError, OSError) as exc:
-            # The caller is in the fallback all the same; the call closes as "lost".
-            log.warning("watchman: could not record the hand-over of %s: %s", channel_id, exc)
+        except Exception as exc:  # whatever the database says, the next caller goes too
+            # This caller is in the fallback all the same; the call then closes as "lost".
+            log.warning("watchman: could not record the hand-over of %s: %r", channel_id, exc)
 
 
 @contextlib.asynccontextmanager
