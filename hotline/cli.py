@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from hotline.app import ASTERISK_CONF, Controller, command_sets, pbx_spec, prepare_pbx
 from hotline.commands import Subparsers, say
 from hotline.config import Config, load_config
 from hotline.errors import HotlineError
+from hotline.keeper import Keeper, RestartPolicy
 from hotline.pbx.image import ensure_image
 from hotline.pbx.instance import Instance
 from hotline.pbx.podman import Podman
 from hotline.secrets import ensure_secrets
+from hotline.watchman import HealthProbe, health_url, open_watchman
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,8 +69,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_pbx_commands(sub: Subparsers) -> None:
-    run = sub.add_parser("run", help="start the PBX and the controller; Ctrl-C stops both")
+    run = sub.add_parser(
+        "run",
+        help="start the PBX and the controller (started again if it dies); Ctrl-C stops both",
+    )
     run.set_defaults(handler=cmd_run)
+
+    watch = sub.add_parser(
+        "watch",
+        help="hand callers to the fallback when the controller is gone (hotline run does this)",
+    )
+    watch.set_defaults(handler=cmd_watch)
 
     serve = sub.add_parser("serve", help="run the controller against a running PBX")
     serve.add_argument(
@@ -91,39 +103,81 @@ def cmd_serve(args: argparse.Namespace, config: Config, environ: Mapping[str, st
 
 
 def cmd_run(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    """The PBX, and the controller as a child process (``hotline serve``) kept by
+    ``hotline.keeper``, with the watchman beside it; the PBX stays up until we stop."""
     secrets = ensure_secrets(config.state_dir)
     instance = Instance(pbx_spec(config, secrets), Podman(environ), say)
+    restarts = RestartPolicy(config.watchman.restarts, config.watchman.restart_window)
 
-    async def run() -> None:
+    async def run() -> int:
         prepare_pbx(config)
-        try:
-            await instance.up()
-            await _serve(
-                Controller(config, secrets),
-                keep_calls=False,
-                on_ready=lambda: _print_call_in(config, instance.spec.numbers),
-            )
-        finally:
-            await instance.down()
+        probe = HealthProbe(health_url(config))
+        keeper = Keeper(_serve_argv(args), environ, probe, restarts)
+        stop = asyncio.Event()
+        # Ctrl-C (the controller, in our process group, gets it too) or SIGTERM: the
+        # controller stops gracefully first, then the PBX is removed.
+        with _stop_on_signals(stop):
+            try:
+                await instance.up()
+                if stop.is_set():
+                    return 0
+                async with open_watchman(config, secrets.ari_password) as watching:
+                    watch = asyncio.create_task(watching.run(stop), name="watchman")
+                    try:
+                        return await keeper.run(
+                            stop, on_ready=lambda: _print_call_in(config, instance.spec.numbers)
+                        )
+                    finally:
+                        stop.set()  # the watchman stops with the controller
+                        await watch
+            finally:
+                await probe.close()
+                await instance.down()
 
-    # Ctrl-C arrives as a stop request for the controller, then the PBX is removed.
-    asyncio.run(run())
+    return asyncio.run(run())
+
+
+def cmd_watch(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    secrets = ensure_secrets(config.state_dir)
+
+    async def watch() -> None:
+        stop = asyncio.Event()
+        with _stop_on_signals(stop):
+            async with open_watchman(config, secrets.ari_password) as watchman:
+                say(
+                    f"watching the controller at {health_url(config)}: callers go to the "
+                    f"fallback after {config.watchman.grace:g} s without it"
+                )
+                await watchman.run(stop)
+
+    asyncio.run(watch())
     return 0
 
 
-async def _serve(
-    controller: Controller, keep_calls: bool, on_ready: Callable[[], None] | None = None
-) -> None:
-    stop = asyncio.Event()
+def _serve_argv(args: argparse.Namespace) -> list[str]:
+    """``hotline serve`` with this command's options (the environment is inherited)."""
+    options = ["--config", args.config] if args.config else []
+    if args.verbose:
+        options.append("-v")
+    return [sys.executable, "-m", "hotline", *options, "serve"]
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    ready = on_ready or (lambda: say("controller ready"))
     try:
-        await controller.run(stop, keep_calls=keep_calls, on_ready=ready)
+        yield
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def _serve(controller: Controller, keep_calls: bool) -> None:
+    stop = asyncio.Event()
+    with _stop_on_signals(stop):
+        await controller.run(stop, keep_calls=keep_calls, on_ready=lambda: say("controller ready"))
     say("controller stopped")
 
 

@@ -203,6 +203,20 @@ class ReportsConfig:
 
 
 @dataclass(frozen=True)
+class WatchmanConfig:
+    """While the controller is gone: `hotline run`, `hotline watch` (hotline.watchman)."""
+
+    # Callers held by a controller whose /health has not answered for `grace` seconds
+    # (asked every `every` seconds) go to the dialplan fallback.
+    grace: float = field(default=5.0, metadata=_check(_positive))
+    every: float = field(default=1.0, metadata=_check(_positive))
+    # `hotline run` starts a dead controller again at most `restarts` times in any
+    # `restart_window` seconds (hotline.keeper).
+    restarts: int = field(default=5, metadata=_check(_at_least(0)))
+    restart_window: float = field(default=600.0, metadata=_check(_positive))
+
+
+@dataclass(frozen=True)
 class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     pbx: PbxConfig = field(default_factory=PbxConfig)
@@ -214,6 +228,7 @@ class Config:
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     survey: SurveyConfig = field(default_factory=SurveyConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    watchman: WatchmanConfig = field(default_factory=WatchmanConfig)
     # Secrets, database, generated PBX configuration, prompt audio, recordings.
     state_dir: Path = Path("var")
     # Empty means sqlite under state_dir.

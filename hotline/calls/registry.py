@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # again after a restart (None for a new call).
 FlowRunner = Callable[[str, CallChannel, str, CallRecord | None], Awaitable[str]]
 FALLBACK_CONTEXT = "fallback"
+# The state the watchman (hotline.watchman) gives the record of a caller it handed to the
+# fallback while no controller was up; closing that call, reconcile makes it the disposition.
+HANDED_TO_FALLBACK = "fallback"
 # Channels a call places itself (an agent's phone, an outside number) carry this prefix
 # and the app argument "leg": their events go to the call that placed them, and
 # reconciliation never mistakes them for callers.
@@ -197,13 +200,15 @@ class CallRegistry:
     async def _close_lost(self, record: CallRecord) -> None:
         """A call whose caller went while no controller was looking: the other side of
         its conversation (an agent, an outside number) is hung up, its bridge removed (it
-        would record silence for ever), its record closed, and the features told (the
-        ACD then frees the agent)."""
+        would record silence for ever), its record closed (``lost``, or ``fallback`` when
+        the watchman handed the caller there), and the features told (the ACD then frees
+        the agent)."""
         leg = str((record.phase or {}).get(LEG_KEY, ""))
         if leg:
             await self._hangup_quietly(leg)
         await self._end_bridge(record.id)
-        await self.store.close_call(record.id, "lost")
+        handed = record.state == HANDED_TO_FALLBACK
+        await self.store.close_call(record.id, HANDED_TO_FALLBACK if handed else "lost")
         await self._closed(record.id)
 
     async def _closed(self, call_id: str) -> None:

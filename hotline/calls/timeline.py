@@ -18,6 +18,9 @@ class Kind(enum.StrEnum):
     STARTED = "started"  # the call came in: dialled, caller
     RESUMED = "resumed"  # a restarted controller took the call up again: state, node
     ENDED = "ended"  # the call is over: disposition
+    # no controller answered for watchman.grace: the watchman (hotline.watchman) handed
+    # the caller to the dialplan fallback: away (seconds the controller had been away)
+    FALLBACK = "fallback"
 
     # --- the voice menu (ivr) ---
     BLACKLISTED = "blacklisted"  # a blacklisted caller refused: pattern, action

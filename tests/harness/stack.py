@@ -178,6 +178,41 @@ class ControllerProcess:
         return "\n".join(text.splitlines()[-lines:])
 
 
+class WatchmanProcess:
+    """``hotline watch`` beside the controller, as ``hotline run`` runs its watchman. It
+    reaches ARI directly, not through the proxy the tests cut."""
+
+    def __init__(self, config_file: Path, ari_url: str, log_file: Path) -> None:
+        self.config_file = config_file
+        self.ari_url = ari_url
+        self.log_file = log_file
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, **settings: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+        env.update({"HOTLINE_ARI_URL": self.ari_url, **settings})
+        with self.log_file.open("ab") as log:
+            start = log.tell()
+            self.proc = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "hotline", "--config", str(self.config_file), "watch"),
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+            )
+        deadline = time.monotonic() + 20
+        while b"watching the controller" not in self.log_file.read_bytes()[start:]:
+            if self.proc.returncode is not None or time.monotonic() > deadline:
+                raise AssertionError(f"hotline watch did not start: {self.log_file}")
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(10):
+                await proc.wait()
+
+
 class Stack:
     def __init__(self, state: Path, ports: Ports = Ports()) -> None:
         self.state = state
@@ -200,6 +235,9 @@ class Stack:
         self.tester = Instance(self.tester_spec, self.podman, _quiet)
         self.proxy = TcpProxy("127.0.0.1", ports.ari_proxy, "127.0.0.1", ports.pbx_ari)
         self.controller = ControllerProcess(self.config_file, self.config, state / "controller.log")
+        self.watchman = WatchmanProcess(
+            self.config_file, self.pbx.spec.ari_url, state / "watchman.log"
+        )
 
     def prompt(self, prompt_id: str, lang: str = "zh") -> Path:
         """The prompt's own 8 kHz audio, what the caller should hear."""
@@ -215,8 +253,10 @@ class Stack:
         await asyncio.gather(self.pbx.up(), self.tester.up())
         await self.proxy.start()
         await self.controller.start()
+        await self.watchman.start()
 
     async def down(self) -> None:
+        await self.watchman.stop()
         await self.controller.stop()
         await self.proxy.stop()
         # Both Asterisks' logs stay beside the controller's, for a failure found after the run.

@@ -128,10 +128,69 @@ async def test_a_caller_gone_while_the_controller_was_down_frees_the_agent(
     assert (closed.id, closed.disposition) == (record.id, "lost")
     await desk.wait_me(lambda m: m["state"] == "wrap-up", 10, "in wrap-up")
     await desk.wait_me(lambda m: m["state"] == "ready", 10, "ready again")
+    await nothing_left(stack, record.id, record.channel_id)
+
+
+async def test_a_caller_gone_during_an_outside_transfer_while_the_controller_was_down(
+    centre: Centre,
+) -> None:
+    """SIGKILL while the caller talks to the outside number an agent passed them to (the
+    tester answers as the carrier's far end), then the caller hangs up before a
+    controller is back: the next one hangs up the outside leg (it would keep costing) and
+    closes the call; nothing of the call is left on the PBX."""
+    stack = centre.stack
+    await stack.controller.stop()
+    await stack.controller.start(HOTLINE_ACD_OUTSIDE_TRANSFER="true")
+    try:
+        outside = centre.tester.phone("01088886666", mode="answer")
+        desk = await centre.agent("1001")
+        caller = await centre.call("4", caller_id="13800001401")
+        await centre.phones["1001"].wait_call(1, 30)
+        await desk.wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
+        record = await call_for(stack, "13800001401", 10)
+        await desk.post("/api/me/call/transfer", {"to": "outside:01088886666"})
+        outside_leg = await outside.wait_rang(20)
+        await connected(stack, "13800001401", 15)
+
+        proc = stack.controller.proc
+        assert proc is not None
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        stack.controller.proc = None
+        mark = len(centre.tester.history)
+        await caller.hangup()  # while nobody is there
+        await stack.controller.start(HOTLINE_ACD_OUTSIDE_TRANSFER="true")
+
+        await centre.tester.wait_for(
+            lambda e: e.type in ("StasisEnd", "ChannelDestroyed") and e.about(outside_leg),
+            20,
+            "the outside leg hung up",
+            since=mark,
+        )
+        closed = await call_for(stack, "13800001401", 20, closed=True)
+        assert (closed.id, closed.disposition) == (record.id, "lost")
+        assert "transfer" in [e.kind for e in await events_of(stack, record.id)]
+        await nothing_left(stack, record.id, record.channel_id)
+        await desk.wait_me(lambda m: m["state"] in ("wrap-up", "ready"), 10, "off the call")
+    finally:
+        await stack.controller.stop()
+        await stack.controller.start()  # the usual controller for the next test
+
+
+async def connected(stack: Stack, caller_id: str, timeout: float) -> None:
+    """Wait until the call's stored phase is a connected conversation."""
+    deadline = time.monotonic() + timeout
+    while (await call_for(stack, caller_id, 5)).state != "connected":
+        assert time.monotonic() < deadline, f"{caller_id} never connected"
+        await asyncio.sleep(0.1)
+
+
+async def nothing_left(stack: Stack, call_id: str, caller_channel: str) -> None:
+    """No channel of the call (the caller's, a leg) and not its bridge on the PBX."""
     spec = stack.pbx.spec
     async with AriRest(spec.ari_url, spec.ari_user, spec.ari_password) as ari:
         channels = [c.id for c in await ari.channels()]
         bridges = await ari.bridge_ids()
-    assert record.channel_id not in channels
+    assert caller_channel not in channels
     assert [c for c in channels if c.startswith("leg-")] == []
-    assert f"br-{record.id}" not in bridges
+    assert f"br-{call_id}" not in bridges

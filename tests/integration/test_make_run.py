@@ -1,30 +1,63 @@
-"""`make run` brings the PBX and the controller up, says how to call in, and Ctrl-C leaves
-nothing behind. Run on its own ports and container name, beside the test stack."""
+"""`make run` brings the PBX and the controller up and says how to call in; a controller
+killed by a signal comes back by itself while the PBX stays up with its calls; Ctrl-C
+leaves nothing behind. Run on its own ports and container name, beside the test stack."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
+import time
 from pathlib import Path
 
 import aiohttp
 
+from hotline.config import load_config
 from hotline.pbx.podman import Podman
+from hotline.secrets import ensure_secrets
+from ivr.scenario import hearing
+from ivr.scenario.live import AriAccess, LiveCall, LiveHotline
+from ivr.scenario.script import CallSetup
+from tests.harness.stack import IN_HOURS
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINER = "hotline-test-makerun"
+STARTED = re.compile(r"controller started \(pid (\d+)\)")
 
 
-async def read_until(stream: asyncio.StreamReader, marker: str, seen: list[str]) -> None:
-    while line := await stream.readline():
-        seen.append(line.decode(errors="replace").rstrip())
-        if marker in seen[-1]:
-            return
-    raise AssertionError("make run ended before: " + marker + "\n" + "\n".join(seen[-30:]))
+class Output:
+    """What `make run` prints (stdout and stderr), read line by line as it comes."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.stream = stream
+        self.seen: list[str] = []
+
+    async def until(self, marker: str | re.Pattern[str]) -> str:
+        while line := await self.stream.readline():
+            self.seen.append(line.decode(errors="replace").rstrip())
+            last = self.seen[-1]
+            if marker.search(last) if isinstance(marker, re.Pattern) else marker in last:
+                return last
+        raise AssertionError(f"make run ended before: {marker}\n" + "\n".join(self.seen[-30:]))
+
+    def text(self) -> str:
+        return "\n".join(self.seen)
 
 
-async def test_make_run_then_ctrl_c(tmp_path: Path) -> None:
+async def heard(call: LiveCall, prompt: Path, after_s: float, timeout: float) -> float:
+    """Where ``prompt`` begins in what the caller heard after ``after_s`` (deadline-bound)."""
+    template = hearing.read_wav(prompt)
+    deadline = time.monotonic() + timeout
+    while True:
+        match = hearing.find(template, await call.heard(), after_s=after_s)
+        if match.score >= hearing.MATCH_THRESHOLD:
+            return match.offset_s
+        assert time.monotonic() < deadline, f"{prompt.name} not heard (best {match.score:.2f})"
+        await asyncio.sleep(0.2)
+
+
+async def test_make_run_survives_a_controller_crash_then_ctrl_c(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "MAKE", "MFLAGS"))}
     env.update(
         {
@@ -35,6 +68,7 @@ async def test_make_run_then_ctrl_c(tmp_path: Path) -> None:
             "HOTLINE_PBX_RTP_START": "24000",
             "HOTLINE_PBX_RTP_END": "24099",
             "HOTLINE_HTTP_PORT": "8290",
+            "HOTLINE_MENU_CLOCK": IN_HOURS,  # the main menu, whatever the time of the run
         }
     )
     proc = await asyncio.create_subprocess_exec(
@@ -48,25 +82,54 @@ async def test_make_run_then_ctrl_c(tmp_path: Path) -> None:
         stderr=asyncio.subprocess.STDOUT,
     )
     assert proc.stdout is not None
-    seen: list[str] = []
+    out = Output(proc.stdout)
     podman = Podman(os.environ)
     try:
         async with asyncio.timeout(300):
-            await read_until(proc.stdout, "the hotline is up", seen)
-            await read_until(proc.stdout, "Ctrl-C stops", seen)
-        text = "\n".join(seen)
-        assert "INVITE sip:4008001234@127.0.0.1:5260" in text
+            first = STARTED.search(await out.until(STARTED))
+            await out.until("the hotline is up")
+            await out.until("Ctrl-C stops")
+        assert first is not None
+        assert "INVITE sip:4008001234@127.0.0.1:5260" in out.text()
         assert await podman.container_state(CONTAINER) == "running"
         async with aiohttp.ClientSession() as http:
             async with http.get("http://127.0.0.1:8290/health") as resp:
                 assert resp.status == 200
                 assert (await resp.json())["ari"]["connected"] is True
+
+        # A caller in the menu while the controller is killed: it comes back by itself
+        # (a new process), the PBX and the call stay, and the caller is served on.
+        config = load_config(None, env)
+        ari = AriAccess(
+            config.ari_url, config.ari.username, ensure_secrets(tmp_path).ari_password, "hotline"
+        )
+        prompts = config.prompts_dir / "zh"
+        setup = CallSetup(to="4008001234", caller="13700138201", language="zh")
+        async with (
+            LiveHotline(ari, config.db_url, config.recordings_dir) as hotline,
+            hotline.call(setup, answer_timeout=10) as call,
+        ):
+            await heard(call, prompts / "main-menu.wav", 0, 25)
+            killed_at = len(await call.heard()) / hearing.RATE
+            os.kill(int(first.group(1)), signal.SIGKILL)
+            async with asyncio.timeout(30):
+                await out.until("was killed by SIGKILL; starting it again")
+                again = STARTED.search(await out.until(STARTED))
+                await out.until(" back in ")
+            assert again is not None and again.group(1) != first.group(1)
+            assert await podman.container_state(CONTAINER) == "running"
+            assert not await call.hung_up()
+            # The new controller picks the call up where it was: the menu again.
+            menu = await heard(call, prompts / "main-menu.wav", killed_at, 25)
+            await call.press("2")
+            await heard(call, prompts / "repair-menu.wav", menu, 15)
+
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         async with asyncio.timeout(60):
             rest = await proc.stdout.read()
             await proc.wait()
-        seen += rest.decode(errors="replace").splitlines()
-        assert "Traceback" not in "\n".join(seen)
+        out.seen += rest.decode(errors="replace").splitlines()
+        assert "Traceback" not in out.text()
         assert await podman.container_state(CONTAINER) == ""
     finally:
         if proc.returncode is None:
