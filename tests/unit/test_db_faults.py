@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -29,6 +30,7 @@ from hotline.db import create_schema, make_engine
 from hotline.writes import DbHealth, DirectWrites, WriteBehind, is_busy, retrying
 from tests.fakes.ari import FakeAri
 from tests.unit.acd_fixtures import MemoryStore, centre
+from tests.unit.http_fixtures import serving
 
 
 @pytest.fixture
@@ -267,3 +269,16 @@ async def test_reconcile_and_new_callers_do_not_wait_for_a_locked_database(
     finally:
         await registry.aclose(hand_over=False)
         await writes.aclose()
+
+
+async def test_a_request_meeting_a_locked_database_is_told_to_try_again() -> None:
+    async def busy(_request: web.Request) -> web.Response:
+        raise OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))
+
+    def routes(app: web.Application) -> None:
+        app.router.add_post("/api/busy", busy)
+
+    async with serving(routes) as client:
+        response = await client.post("/api/busy")
+        assert response.status == 503 and response.headers["Retry-After"] == "5"
+        assert (await response.json())["error_id"] == "database-busy"
