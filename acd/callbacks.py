@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.db import Base, session_factory
+from hotline.writes import DirectWrites, Writes, add_row
 
 
 class CallbackRequest(Base):
@@ -30,8 +31,10 @@ class CallbackRequest(Base):
 
 
 class Callbacks:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writes: Writes | None = None) -> None:
         self._sessions = session_factory(engine)
+        # Queued in the controller (hotline.writes): a busy database delays no call.
+        self._writes = writes if writes is not None else DirectWrites(engine)
 
     async def request(
         self,
@@ -41,8 +44,11 @@ class Callbacks:
         language: str,
         queue: str = "",
         priority: int = 5,
-    ) -> CallbackRequest:
-        entry = CallbackRequest(
+    ) -> None:
+        await add_row(
+            self._writes,
+            CallbackRequest,
+            f"callback request of {call_id}",
             call_id=call_id,
             number=number,
             dialled_number=dialled,
@@ -53,9 +59,6 @@ class Callbacks:
             requested_at=datetime.now(UTC),
             status="pending",
         )
-        async with self._sessions.begin() as db:
-            db.add(entry)
-        return entry
 
     async def pending(self) -> Sequence[CallbackRequest]:
         async with self._sessions() as db:

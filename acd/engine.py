@@ -123,9 +123,18 @@ class Acd(AgentSessions):
             self._changed(session)
             chosen.append((offer, waiter))
         for offer, waiter in chosen:
-            offer_id = await self.store.offered(
-                offer.call_id, offer.agent, waiter.call.queue, waiter.caller
-            )
+            try:
+                offer_id = await self.store.offered(
+                    offer.call_id, offer.agent, waiter.call.queue, waiter.caller
+                )
+            except Exception:
+                # Never an agent marked ringing for an offer nobody will ring.
+                log.exception("offer of %s to %s not stored; undone", offer.call_id, offer.agent)
+                self.agents[offer.agent].cancelled(offer.call_id, self.clock())
+                self._changed(self.agents[offer.agent])
+                if waiter.ringing == offer.agent:
+                    waiter.ringing = ""
+                continue
             if self.waiting.get(offer.call_id) is not waiter or waiter.ringing != offer.agent:
                 await self.store.offer_outcome(offer_id, "cancelled")  # the caller left
                 continue

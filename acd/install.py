@@ -34,7 +34,7 @@ CURRENT_CALLER = Key[Callable[[str], Awaitable[tuple[str, str]]]]("current-calle
 def install(wiring: Wiring) -> None:
     config, calls = wiring.config, wiring.calls
     files = AcdLibrary(config.acd.file)
-    store = AcdStore(wiring.engine)
+    store = AcdStore(wiring.engine, wiring.writes)
     live = LiveEvents()
 
     async def wrapped_up(agent: str, call_id: str, seconds: float) -> None:
@@ -50,7 +50,7 @@ def install(wiring: Wiring) -> None:
     )
     wiring.provide(ACD, acd)
     wiring.provide(ACD_FILES, files)
-    callbacks = Callbacks(wiring.engine)
+    callbacks = Callbacks(wiring.engine, wiring.writes)
     wiring.provide(CALLBACKS, callbacks)
     add_phases(wiring.phases, AcdKit(acd, callbacks, config.pbx.agent_dial))
     wiring.provide(IDENTIFY, agents.identity)

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, delete, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import JSON, DateTime, Float, Integer, String, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from acd.agents import AgentSession
 from hotline.db import Base, aware, session_factory
 from hotline.passwords import NO_SALT, hash_off_loop, matches, new_salt
+from hotline.writes import DirectWrites, Writes, add_row, retrying
 
 
 def utcnow() -> datetime:
@@ -99,8 +100,27 @@ class IssuedToken:
 
 
 class AcdStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """Agents' states, offers and waits are written through ``writes`` (queued in the
+    controller: a busy database delays no offer); their ids are given here, not by the
+    database, so a call goes on before its rows are stored. Only this controller adds
+    offers and waits (another one would lose the ARI application)."""
+
+    def __init__(self, engine: AsyncEngine, writes: Writes | None = None) -> None:
         self._sessions = session_factory(engine)
+        self._writes = writes if writes is not None else DirectWrites(engine)
+        self._next_id: dict[str, int] = {}
+        self._offered_at: dict[int, datetime] = {}
+        self._joined_at: dict[int, datetime] = {}
+
+    async def _new_id(self, table: type[OfferRow] | type[QueueWait]) -> int:
+        name = table.__tablename__
+        if name not in self._next_id:
+            async with self._sessions() as db:
+                highest = await db.scalar(select(func.max(table.id)))
+            self._next_id.setdefault(name, (highest or 0) + 1)  # another await may have won
+        given = self._next_id[name]
+        self._next_id[name] = given + 1
+        return given
 
     # --- agents' live state ----------------------------------------------------------------
     async def load_agents(self) -> list[AgentSession]:
@@ -109,21 +129,23 @@ class AcdStore:
             return [AgentSession.from_dict(dict(r.data)) for r in rows]
 
     async def save_agent(self, session: AgentSession) -> None:
-        async with self._sessions.begin() as db:
-            await db.merge(
-                AgentStateRow(number=session.number, data=session.as_dict(), updated_at=utcnow())
-            )
+        row = {"number": session.number, "data": session.as_dict(), "updated_at": utcnow()}
+
+        async def op(db: AsyncSession) -> None:
+            await db.merge(AgentStateRow(**row))
+
+        await self._writes.write(op, what=f"agent {session.number}")
 
     # --- passwords and tokens -------------------------------------------------------------
     async def set_password(self, number: str, password: str) -> None:
         salt = new_salt()
         password_hash = await hash_off_loop(password, salt)
-        async with self._sessions.begin() as db:
-            await db.merge(
-                AgentPassword(
-                    number=number, salt=salt, password_hash=password_hash, updated_at=utcnow()
-                )
-            )
+        row = {"number": number, "salt": salt, "password_hash": password_hash}
+
+        async def op(db: AsyncSession) -> None:
+            await db.merge(AgentPassword(**row, updated_at=utcnow()))
+
+        await self._writes.write(op, wait=True, what=f"password of {number}")
 
     async def check_password(self, number: str, password: str) -> bool:
         async with self._sessions() as db:
@@ -137,7 +159,8 @@ class AcdStore:
         token = secrets.token_urlsafe(32)
         issued = utcnow()
         expires = issued + timedelta(seconds=lifetime)
-        async with self._sessions.begin() as db:
+
+        async def op(db: AsyncSession) -> None:
             await db.execute(delete(ApiToken).where(ApiToken.expires_at < issued))
             db.add(
                 ApiToken(
@@ -148,6 +171,8 @@ class AcdStore:
                     expires_at=expires,
                 )
             )
+
+        await self._writes.write(op, wait=True, what=f"token of {agent}")
         return IssuedToken(token, agent, role, expires)
 
     async def token_owner(self, token: str) -> TokenOwner | None:
@@ -160,27 +185,35 @@ class AcdStore:
 
     async def revoke_tokens(self, agent: str, keep: str = "") -> None:
         """End the agent's tokens (all but ``keep``, the one asking)."""
-        async with self._sessions.begin() as db:
-            query = delete(ApiToken).where(ApiToken.agent == agent)
-            if keep:
-                query = query.where(ApiToken.token_hash != _digest(keep))
+        query = delete(ApiToken).where(ApiToken.agent == agent)
+        if keep:
+            query = query.where(ApiToken.token_hash != _digest(keep))
+
+        async def op(db: AsyncSession) -> None:
             await db.execute(query)
+
+        await self._writes.write(op, wait=True, what=f"tokens of {agent} revoked")
 
     # --- offers and waits -------------------------------------------------------------------
     async def offered(self, call_id: str, agent: str, queue: str, caller: str) -> int:
-        row = OfferRow(
-            call_id=call_id, agent=agent, queue=queue, caller=caller, offered_at=utcnow()
-        )
-        async with self._sessions.begin() as db:
-            db.add(row)
-        return row.id
+        offer_id, at = await self._new_id(OfferRow), utcnow()
+        self._offered_at[offer_id] = at
+        what = f"offer of {call_id} to {agent}"
+        fields = {"call_id": call_id, "agent": agent, "queue": queue, "caller": caller}
+        await add_row(self._writes, OfferRow, what, id=offer_id, offered_at=at, **fields)
+        return offer_id
 
     async def offer_outcome(self, offer_id: int, outcome: str) -> None:
-        async with self._sessions.begin() as db:
+        offered_at = self._offered_at.pop(offer_id, None)
+        ring_s = round((utcnow() - offered_at).total_seconds(), 3) if offered_at else None
+
+        async def op(db: AsyncSession) -> None:
             row = await db.get(OfferRow, offer_id)
             if row is not None:
                 row.outcome = outcome
-                row.ring_s = round((utcnow() - aware(row.offered_at)).total_seconds(), 3)
+                row.ring_s = ring_s
+
+        await self._writes.write(op, what=f"offer {offer_id} {outcome}")
 
     async def missed_by(self, agent: str, limit: int = 50) -> Sequence[OfferRow]:
         async with self._sessions() as db:
@@ -195,33 +228,49 @@ class AcdStore:
     async def joined(
         self, call_id: str, queue: str, caller: str, priority: int, joined_at: datetime
     ) -> int:
-        async with self._sessions.begin() as db:
-            # A call resumed by a restarted controller carries on with its open wait.
-            open_wait = await db.scalar(
-                select(QueueWait).where(
-                    QueueWait.call_id == call_id,
-                    QueueWait.queue == queue,
-                    QueueWait.left_at.is_(None),
+        async def open_wait() -> QueueWait | None:
+            async with self._sessions() as db:
+                found: QueueWait | None = await db.scalar(
+                    select(QueueWait).where(
+                        QueueWait.call_id == call_id,
+                        QueueWait.queue == queue,
+                        QueueWait.left_at.is_(None),
+                    )
                 )
-            )
-            if open_wait is not None:
-                return open_wait.id
-            row = QueueWait(
-                call_id=call_id, queue=queue, caller=caller, priority=priority, joined_at=joined_at
-            )
-            db.add(row)
-        return row.id
+                return found
+
+        # A call resumed by a restarted controller carries on with its open wait.
+        found = await retrying(open_wait, getattr(self._writes, "health", None))
+        if found is not None:
+            self._joined_at[found.id] = aware(found.joined_at)
+            return found.id
+        wait_id = await self._new_id(QueueWait)
+        self._joined_at[wait_id] = joined_at
+        what = f"wait of {call_id} in {queue}"
+        fields = {"call_id": call_id, "queue": queue, "caller": caller, "priority": priority}
+        await add_row(self._writes, QueueWait, what, id=wait_id, joined_at=joined_at, **fields)
+        return wait_id
 
     async def left(self, wait_id: int, outcome: str, agent: str = "") -> float:
-        async with self._sessions.begin() as db:
+        """The wait ends now; returns how long it was."""
+        left_at = utcnow()
+        joined_at = self._joined_at.pop(wait_id, None)
+        wait_s = round((left_at - joined_at).total_seconds(), 3) if joined_at else 0.0
+
+        async def op(db: AsyncSession) -> None:
             row = await db.get(QueueWait, wait_id)
-            if row is None:
-                return 0.0
-            row.left_at = utcnow()
-            row.wait_s = round((row.left_at - aware(row.joined_at)).total_seconds(), 3)
-            row.outcome = outcome
-            row.agent = agent
-            return row.wait_s
+            if row is not None:
+                row.left_at = left_at
+                row.wait_s = (
+                    wait_s
+                    if joined_at
+                    else round((left_at - aware(row.joined_at)).total_seconds(), 3)
+                )
+                row.outcome = outcome
+                row.agent = agent
+
+        await self._writes.write(op, what=f"wait {wait_id} {outcome}")
+        return wait_s
 
     async def waits(self, call_id: str) -> Sequence[QueueWait]:
         async with self._sessions() as db:

@@ -40,6 +40,7 @@ from hotline.secrets import Secrets, phone_passwords
 from hotline.services import OUTBOUND
 from hotline.supervisor import Supervisor
 from hotline.wiring import Feature, PbxControl, Wiring
+from hotline.writes import DbHealth, WriteBehind
 from ivr.loader import load_menu
 
 log = logging.getLogger(__name__)
@@ -121,12 +122,17 @@ class Controller:
         config = self.config
         engine = make_engine(config.db_url)
         ari = AriRest(config.ari_url, config.ari.username, self.secrets.ari_password)
+        # Calls' writes are queued and committed by one task, so a busy database
+        # (hotline.writes) stalls no call; /health and /metrics show it.
+        db_health = DbHealth()
+        writes = WriteBehind(engine, db_health)
         wiring = Wiring(
             config=config,
             secrets=self.secrets,
             engine=engine,
             ari=ari,
-            calls=CallStore(engine),
+            calls=CallStore(engine, writes),
+            writes=writes,
             pbx=PbxControl(accept_numbers=lambda numbers: self._accept_numbers(ari, numbers)),
         )
         registry = CallRegistry(
@@ -160,10 +166,10 @@ class Controller:
         supervisor.add("ari-events", stream.run, critical=True, fatal=(ApplicationReplaced,))
         for task in wiring.tasks:
             supervisor.add(task.name, task.run)
-        wiring.metrics.append(supervisor.metrics_lines)
+        wiring.metrics += [supervisor.metrics_lines, db_health.metrics_lines]
         runner = web.AppRunner(
             make_http_app(
-                lambda: self._health(wiring, stream, registry, supervisor),
+                lambda: self._health(wiring, stream, registry, supervisor, db_health),
                 self.secrets.admin_token,
                 wiring.routes,
                 wiring.openapi,
@@ -172,6 +178,7 @@ class Controller:
         )
         try:
             await create_schema(engine)
+            writes.start()
             for step in wiring.startup:
                 await step()
             await runner.setup()
@@ -187,6 +194,7 @@ class Controller:
         finally:
             with contextlib.suppress(TimeoutError):
                 await registry.aclose(hand_over=not keep_calls)
+            await writes.aclose()
             await runner.cleanup()
             await ari.close()
             await engine.dispose()
@@ -212,15 +220,22 @@ class Controller:
 
     @staticmethod
     def _health(
-        wiring: Wiring, stream: EventStream, registry: CallRegistry, supervisor: Supervisor
+        wiring: Wiring,
+        stream: EventStream,
+        registry: CallRegistry,
+        supervisor: Supervisor,
+        db: DbHealth,
     ) -> dict[str, Any]:
         tasks = supervisor.health()
+        status = "degraded" if db.degraded else tasks["status"]
         # An unexpected error out of stream.run() leaves status.connected as it was; while
         # the supervisor restarts the stream, it is not connected whatever that says.
         connected = stream.status.connected and tasks["tasks"]["ari-events"]["state"] == "running"
         return {
             # 503 (hotline.http) only when ARI is down; a failing task is "degraded", 200.
-            "status": tasks["status"] if connected else "down",
+            "status": status if connected else "down",
+            "reasons": [r for r in (db.reason(),) if r]
+            + [f"task {n}: {t['last_error']}" for n, t in tasks["tasks"].items() if t["degraded"]],
             **{name: section() for name, section in wiring.health.items()},
             "ari": {
                 "connected": connected,
@@ -230,5 +245,6 @@ class Controller:
                 "echoes_lost": stream.status.echoes_lost,
             },
             "calls": len(registry.calls),
+            "database": db.section(),
             "tasks": tasks["tasks"],
         }

@@ -18,15 +18,19 @@ class Base(DeclarativeBase):
     """Every table of every capability."""
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, busy_timeout: float = 5.0) -> AsyncEngine:
+    """The engine for ``url``. With SQLite a statement meeting a lock waits up to
+    ``busy_timeout`` seconds in the driver's thread (aiosqlite: never on the event loop)
+    before it fails with ``database is locked``, which ``hotline.writes`` retries."""
     engine = create_async_engine(url)
     if url.startswith("sqlite"):
-        # WAL lets tests and reports read while the controller writes.
+        # WAL lets tests and reports read while the controller writes, and reads go on
+        # while another connection holds the write lock.
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(conn, _record):  # type: ignore[no-untyped-def]
             cursor = conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cursor.close()
 
     return engine

@@ -16,11 +16,13 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from sqlalchemy.exc import OperationalError
 
 from hotline.api import Unauthorized, json_response
 from hotline.ari.errors import AriError
 from hotline.errors import HotlineError
 from hotline.openapi import document
+from hotline.writes import is_busy
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,13 @@ def make_http_app(
             return web.json_response(body, status=502)
         except HotlineError as exc:
             return web.json_response(exc.as_dict(), status=exc.http_status)
+        except OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            # Another connection holds the database: the asker may try again soon.
+            log.warning("%s %s: the database is busy", request.method, request.path)
+            body = {"error_id": "database-busy", "message": "try again soon", "details": {}}
+            return web.json_response(body, status=503, headers={"Retry-After": "5"})
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

@@ -31,6 +31,7 @@ from hotline.calls.store import CallStore
 from hotline.commands import Subparsers
 from hotline.config import Config
 from hotline.secrets import Secrets
+from hotline.writes import Writes
 
 if TYPE_CHECKING:
     from hotline.calls.models import CallRecord
@@ -74,6 +75,8 @@ class Wiring:
     ari: AriRest
     calls: CallStore
     pbx: PbxControl
+    # Where features' stores send writes the call path need not wait for.
+    writes: Writes
     routes: list[RouteAdder] = field(default_factory=list)
     openapi: dict[str, Any] = field(default_factory=dict)
     tasks: list[BackgroundTask] = field(default_factory=list)

@@ -65,7 +65,7 @@ def install(wiring: Wiring) -> None:
                 ),
                 recordings_dir=config.recordings_dir,
                 start_recording=wiring.need(RECORDER).start,
-                surveys=Surveys(engine),
+                surveys=Surveys(engine, wiring.writes),
                 survey=config.survey,
             )
         )

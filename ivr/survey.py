@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.calls.session import CallChannel, CallerHungUp
 from hotline.db import Base, session_factory
+from hotline.writes import DirectWrites, Writes, add_row
 
 KEYS = {"1": "satisfied", "2": "neutral", "3": "dissatisfied"}
 
@@ -51,24 +52,26 @@ class SurveyAnswer(Base):
 
 
 class Surveys:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writes: Writes | None = None) -> None:
         self._sessions = session_factory(engine)
+        # Queued in the controller (hotline.writes): a busy database delays no call.
+        self._writes = writes if writes is not None else DirectWrites(engine)
 
     async def add(
         self, call_id: str, agent: str, queue: str, caller: str, result: SurveyResult, keys: str
     ) -> None:
-        async with self._sessions.begin() as db:
-            db.add(
-                SurveyAnswer(
-                    call_id=call_id,
-                    agent=agent,
-                    queue=queue,
-                    caller_number=caller,
-                    result=result.value,
-                    keys=keys[:8],
-                    at=datetime.now(UTC),
-                )
-            )
+        await add_row(
+            self._writes,
+            SurveyAnswer,
+            f"survey answer of {call_id}",
+            call_id=call_id,
+            agent=agent,
+            queue=queue,
+            caller_number=caller,
+            result=result.value,
+            keys=keys[:8],
+            at=datetime.now(UTC),
+        )
 
     async def of_call(self, call_id: str) -> Sequence[SurveyAnswer]:
         async with self._sessions() as db:

@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Float, Integer, String, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.db import Base, aware, session_factory
+from hotline.writes import DirectWrites, Writes, retrying
 
 
 class RecordingStatus:
@@ -119,13 +120,16 @@ def as_list(values: Sequence[str]) -> str:
 
 
 class RecordingIndex:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writes: Writes | None = None) -> None:
         self._sessions = session_factory(engine)
+        # Queued in the controller (hotline.writes): a busy database delays no call.
+        self._writes = writes if writes is not None else DirectWrites(engine)
+        self._health = getattr(self._writes, "health", None)
 
     async def started(
         self, call_id: str, caller: str, dialled: str, pbx_name: str, at: datetime
     ) -> None:
-        async with self._sessions.begin() as db:
+        async def op(db: AsyncSession) -> None:
             if await db.get(Recording, call_id) is None:
                 db.add(
                     Recording(
@@ -140,16 +144,25 @@ class RecordingIndex:
                     )
                 )
 
+        await self._writes.write(op, what=f"recording of {call_id}")
+
     async def update(self, call_id: str, **fields: Any) -> None:
-        async with self._sessions.begin() as db:
+        """Returns once stored."""
+
+        async def op(db: AsyncSession) -> None:
             row = await db.get(Recording, call_id)
             if row is not None:
                 for name, value in fields.items():
                     setattr(row, name, value)
 
+        await self._writes.write(op, wait=True, what=f"recording of {call_id}")
+
     async def get(self, call_id: str) -> Recording | None:
-        async with self._sessions() as db:
-            return await db.get(Recording, call_id)
+        async def read() -> Recording | None:
+            async with self._sessions() as db:
+                return await db.get(Recording, call_id)
+
+        return await retrying(read, self._health)
 
     async def search(self, search: Search) -> Sequence[Recording]:
         query = select(Recording).where(Recording.status != RecordingStatus.PURGED)

@@ -23,7 +23,7 @@ VOICE_MESSAGES = Key[VoiceMessages]("voice-messages")
 
 def install(wiring: Wiring) -> None:
     config = wiring.config
-    index = RecordingIndex(wiring.engine)
+    index = RecordingIndex(wiring.engine, wiring.writes)
 
     async def purge_recordings() -> PurgeResult:
         result = await purge(
@@ -46,7 +46,7 @@ def install(wiring: Wiring) -> None:
         purge=purge_recordings,
     )
     wiring.provide(RECORDER, recorder)
-    wiring.provide(VOICE_MESSAGES, VoiceMessages(wiring.engine))
+    wiring.provide(VOICE_MESSAGES, VoiceMessages(wiring.engine, wiring.writes))
     wiring.call_closed.append(recorder.call_ended)
     api = RecordingsApi(index, config.recordings_store, wiring.need(IDENTIFY))
     wiring.routes.append(api.routes)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.db import Base, session_factory
+from hotline.writes import DirectWrites, Writes, add_row
 
 
 class VoiceMessage(Base):
@@ -30,8 +31,10 @@ class VoiceMessage(Base):
 
 
 class VoiceMessages:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writes: Writes | None = None) -> None:
         self._sessions = session_factory(engine)
+        # Queued in the controller (hotline.writes): a busy database delays no call.
+        self._writes = writes if writes is not None else DirectWrites(engine)
 
     async def add(
         self,
@@ -41,8 +44,11 @@ class VoiceMessages:
         language: str,
         recording: str,
         duration_s: float,
-    ) -> VoiceMessage:
-        message = VoiceMessage(
+    ) -> None:
+        await add_row(
+            self._writes,
+            VoiceMessage,
+            f"voice message of {call_id}",
             call_id=call_id,
             caller_number=caller,
             dialled_number=dialled,
@@ -53,9 +59,6 @@ class VoiceMessages:
             created_at=datetime.now(UTC),
             status="new",
         )
-        async with self._sessions.begin() as db:
-            db.add(message)
-        return message
 
     async def of_call(self, call_id: str) -> Sequence[VoiceMessage]:
         async with self._sessions() as db:

@@ -13,8 +13,9 @@ import contextlib
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from hotline.ari.errors import AriError, AriNotFound
 from hotline.ari.models import Channel, Event
@@ -120,7 +121,10 @@ class CallRegistry:
         task.add_done_callback(forget)
 
     def _spawn_hangup(self, channel_id: str) -> None:
-        task = asyncio.create_task(self._hangup_quietly(channel_id), name=f"hangup-{channel_id}")
+        self._spawn(self._hangup_quietly(channel_id), f"hangup-{channel_id}")
+
+    def _spawn(self, chore: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(chore, name=name)
         self._chores.add(task)
         task.add_done_callback(self._chores.discard)
 
@@ -174,7 +178,9 @@ class CallRegistry:
         open_by_channel = {r.channel_id: r for r in await self.store.open_calls()}
         for channel_id, record in open_by_channel.items():
             if channel_id not in live and channel_id not in self.calls:
-                await self._close_lost(record)
+                # Off the reconcile: its record may wait on a busy database, and events
+                # of the new connection are not dispatched until reconcile returns.
+                self._spawn(self._close_lost(record), f"lost-{record.id}")
         owned_legs = {
             str((r.phase or {}).get(LEG_KEY))
             for channel_id, r in open_by_channel.items()
@@ -207,8 +213,12 @@ class CallRegistry:
         if leg:
             await self._hangup_quietly(leg)
         await self._end_bridge(record.id)
-        handed = record.state == HANDED_TO_FALLBACK
-        await self.store.close_call(record.id, HANDED_TO_FALLBACK if handed else "lost")
+        disposition = HANDED_TO_FALLBACK if record.state == HANDED_TO_FALLBACK else "lost"
+        try:
+            await self.store.close_call(record.id, disposition)
+        except Exception:
+            log.exception("call %s: could not close its record (%s)", record.id, disposition)
+            return
         await self._closed(record.id)
 
     async def _closed(self, call_id: str) -> None:

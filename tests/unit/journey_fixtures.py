@@ -30,6 +30,7 @@ from hotline.db import create_schema, make_engine, session_factory
 from hotline.secrets import Secrets
 from hotline.supervisor import Supervisor
 from hotline.wiring import PbxControl, Wiring
+from hotline.writes import DirectWrites
 from tests.fakes.ari import FakeAri
 from tests.unit import http_fixtures
 from tests.unit.http_fixtures import Client as Client
@@ -248,6 +249,7 @@ async def _controller(
         ari=fake,
         calls=calls,
         pbx=PbxControl(accept_numbers=no_pbx_numbers),
+        writes=DirectWrites(engine),
     )
     registry = CallRegistry(fake, config.ari.app, calls, wiring.run_call, wiring.closed)
     wiring.registry = registry
