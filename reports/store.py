@@ -1,23 +1,38 @@
 """Reading the call log for reports: ``calls`` and ``call_events`` rows as ``CallFacts``.
 
-Read-only. Two queries whatever the number of calls: the calls in the period, then all
-of their events, in id order (the log's order: ``at`` can tie, ids cannot).
+Read-only. ``call_facts`` (async, for small periods and tests): two queries whatever the
+number of calls, the calls in the period, then all of their events, in id order (the log's
+order: ``at`` can tie, ids cannot). ``report_rows`` (blocking, for the report worker and
+the CLI): one query streamed call by call, so a month of history is never held at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime, time
+from itertools import chain, groupby
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    create_engine,
+    make_url,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotline.calls.models import CallEvent, CallRecord
 from hotline.config import ReportsConfig
 from hotline.db import aware, session_factory
-from reports.kpis import CallFacts, Kpis, LoggedEvent, kpis
+from reports.kpis import COUNTED, CallFacts, Kpis, LoggedEvent, kpis
+
+STREAM_ROWS = 5000  # rows fetched at a time by report_rows
 
 
 async def call_facts(
@@ -58,6 +73,63 @@ async def call_facts(
         )
         for call in calls
     ]
+
+
+def report_rows(
+    db_url: str,
+    since: datetime,
+    until: datetime,
+    by: str,
+    threshold: float,
+    tz: str,
+) -> dict[str, Kpis]:
+    """The KPIs of the calls that started in [since, until), grouped ``by``. Blocking: it
+    runs in the report worker's process (``reports.worker``) or the CLI."""
+    url = make_url(db_url)
+    if url.drivername == "sqlite+aiosqlite":
+        url = url.set(drivername="sqlite")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return kpis(_streamed_facts(conn, since, until), by, threshold, tz)
+    finally:
+        engine.dispose()
+
+
+def _streamed_facts(conn: Connection, since: datetime, until: datetime) -> Iterator[CallFacts]:
+    """The period's calls, oldest first, each with the events the KPIs read; one query
+    (one snapshot), streamed. Event data is decoded only for those events."""
+    query = (
+        select(
+            CallRecord.id,
+            CallRecord.dialled_number,
+            CallRecord.caller_number,
+            CallRecord.started_at,
+            CallEvent.at,
+            CallEvent.kind,
+            type_coerce(CallEvent.data, String).label("data"),
+        )
+        .outerjoin(CallEvent, CallEvent.call_id == CallRecord.id)
+        .where(CallRecord.started_at >= _utc(since), CallRecord.started_at < _utc(until))
+        .order_by(CallRecord.started_at, CallRecord.id, CallEvent.id)
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    rows = conn.execute(query)
+    for _call_id, group in groupby(rows, key=lambda row: row.id):
+        first = next(group)
+        events: list[LoggedEvent] = []
+        last_at = None
+        for row in chain([first], group):
+            if row.at is None:
+                continue  # a call without events
+            last_at = aware(row.at)
+            if row.kind in COUNTED:
+                data = json.loads(row.data) if row.data else {}
+                events.append(LoggedEvent(last_at, row.kind, data))
+        started = aware(first.started_at)
+        yield CallFacts(
+            first.id, first.dialled_number, first.caller_number, started, events, last_at
+        )
 
 
 def start_of_day(now: datetime, tz: str) -> datetime:
