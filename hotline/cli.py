@@ -19,10 +19,11 @@ from hotline.errors import HotlineError
 from hotline.pbx.image import ensure_image
 from hotline.pbx.instance import Instance
 from hotline.pbx.podman import Podman
-from hotline.secrets import ensure_secrets
+from hotline.secrets import ensure_secrets, keep_files_private
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_files_private()  # before anything is written: no file is ever made readable to others
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
