@@ -13,7 +13,6 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, time
-from itertools import chain, groupby
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -98,14 +97,15 @@ def report_rows(
 
 def _streamed_facts(conn: Connection, since: datetime, until: datetime) -> Iterator[CallFacts]:
     """The period's calls, oldest first, each with the events the KPIs read; one query
-    (one snapshot), streamed. Event data is decoded only for those events."""
+    (one snapshot), streamed. Times and data are decoded only where the KPIs need them
+    (the events they read, a call's last event): most of a month's rows are the menu's."""
     query = (
         select(
             CallRecord.id,
             CallRecord.dialled_number,
             CallRecord.caller_number,
-            CallRecord.started_at,
-            CallEvent.at,
+            type_coerce(CallRecord.started_at, String).label("started_at"),
+            type_coerce(CallEvent.at, String).label("at"),
             CallEvent.kind,
             type_coerce(CallEvent.data, String).label("data"),
         )
@@ -114,22 +114,36 @@ def _streamed_facts(conn: Connection, since: datetime, until: datetime) -> Itera
         .order_by(CallRecord.started_at, CallRecord.id, CallEvent.id)
         .execution_options(yield_per=STREAM_ROWS)
     )
-    rows = conn.execute(query)
-    for _call_id, group in groupby(rows, key=lambda row: row.id):
-        first = next(group)
-        events: list[LoggedEvent] = []
-        last_at = None
-        for row in chain([first], group):
-            if row.at is None:
-                continue  # a call without events
-            last_at = aware(row.at)
-            if row.kind in COUNTED:
-                data = json.loads(row.data) if row.data else {}
-                events.append(LoggedEvent(last_at, row.kind, data))
-        started = aware(first.started_at)
-        yield CallFacts(
-            first.id, first.dialled_number, first.caller_number, started, events, last_at
-        )
+    call: tuple[str, str, str, str | datetime] | None = None
+    events: list[LoggedEvent] = []
+    last: str | datetime | None = None
+    for call_id, dialled, caller, started, at, kind, data in conn.execute(query):
+        if call is None or call_id != call[0]:
+            if call is not None:
+                yield _facts(call, events, last)
+            call, events, last = (call_id, dialled, caller, started), [], None
+        if at is None:
+            continue  # a call without events
+        last = at
+        if kind in COUNTED:
+            events.append(LoggedEvent(_moment(at), kind, json.loads(data) if data else {}))
+    if call is not None:
+        yield _facts(call, events, last)
+
+
+def _facts(
+    call: tuple[str, str, str, str | datetime],
+    events: list[LoggedEvent],
+    last: str | datetime | None,
+) -> CallFacts:
+    call_id, dialled, caller, started = call
+    last_at = _moment(last) if last is not None else None
+    return CallFacts(call_id, dialled, caller, _moment(started), events, last_at)
+
+
+def _moment(value: str | datetime) -> datetime:
+    """A time as the driver hands it back uncoerced: SQLite's text, or a datetime."""
+    return aware(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def start_of_day(now: datetime, tz: str) -> datetime:
