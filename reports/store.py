@@ -157,7 +157,9 @@ def start_of_day(now: datetime, tz: str) -> datetime:
 async def today_by_queue(
     engine: AsyncEngine, config: ReportsConfig, now: datetime
 ) -> dict[str, Kpis]:
-    """The queues' KPIs over the calls that started today (the report time zone's day)."""
+    """The queues' KPIs over the calls that started today (the report time zone's day),
+    read whole: what /metrics showed before it kept live counters (``reports.live``), and
+    what those counters are tested against."""
     calls = await call_facts(engine, start_of_day(now, config.timezone), None)
     threshold, tz = config.service_level_seconds, config.timezone
     return await asyncio.to_thread(kpis, calls, "queue", threshold, tz)
