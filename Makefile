@@ -20,12 +20,14 @@ test: setup check
 setup: system-deps venv image prompts
 
 # Benchmarks (a few minutes; not part of test): the line classifier on its corpus offline
-# and over SIP, the ACD's routing decision at 100 / 1 000 / 10 000 agents, and agent-ready
-# to phone-ringing against app_queue on the same PBX.
+# and over SIP, the ACD's routing decision at 100 / 1 000 / 10 000 agents, agent-ready
+# to phone-ringing against app_queue on the same PBX, and key -> next prompt for 20
+# callers with and without /metrics scrapes and month reports over a month of history.
 bench: setup
 	$(PY) -m bench.classifier --sip
 	$(PY) -m bench.routing
 	$(PY) -m bench.ready
+	$(PY) -m bench.reads
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \

@@ -21,11 +21,12 @@ from hotline.keeper import Keeper, RestartPolicy
 from hotline.pbx.image import ensure_image
 from hotline.pbx.instance import Instance
 from hotline.pbx.podman import Podman
-from hotline.secrets import ensure_secrets
+from hotline.secrets import ensure_secrets, keep_files_private
 from hotline.watchman import HealthProbe, health_url, open_watchman
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_files_private()  # before anything is written: no file is ever made readable to others
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -1,4 +1,5 @@
-"""Secrets generated on first run, kept in <state_dir>/secrets.json (mode 0600, not in git)."""
+"""Secrets generated on first run, kept in <state_dir>/secrets.json (mode 0600, not in git),
+and the rule that keeps the whole state directory private."""
 
 from __future__ import annotations
 
@@ -7,6 +8,24 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+# Files the hotline makes are its own from their first byte: the database (password, PIN
+# and token hashes, call history), recordings, messages, secrets and the PBX's generated
+# configuration. The ``hotline`` command sets this at its entry, before anything is
+# written, and the PBX container runs with the same (hotline.pbx.instance).
+PRIVATE_UMASK = 0o077
+
+
+def keep_files_private() -> None:
+    """From now on this process creates files 0600 and directories 0700."""
+    os.umask(PRIVATE_UMASK)
+
+
+def private_state_dir(state_dir: Path) -> None:
+    """The state directory, made 0700 (also one an older version left open): nobody else
+    may list or enter it, whatever the modes of what is inside."""
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    state_dir.chmod(0o700)
 
 
 @dataclass(frozen=True)
@@ -38,6 +57,8 @@ def _write_private(path: Path, data: dict[str, str]) -> None:
 
 
 def ensure_secrets(state_dir: Path) -> Secrets:
+    """The generated secrets (made the first time); the state directory made private."""
+    private_state_dir(state_dir)
     path = state_dir / "secrets.json"
     data: dict[str, str] = {}
     if path.exists():

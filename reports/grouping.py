@@ -105,27 +105,33 @@ class Tally:
     calls: int = 0
     callbacks_requested: int = 0
 
-    def add(self, visit: Visit, threshold: float) -> None:
-        self.offered += 1
+    def add(self, visit: Visit, threshold: float, sign: int = 1) -> None:
+        """Count the visit in (``sign`` -1: take it back out, as live counters do when a
+        call's visits change with its next event)."""
+        self.offered += sign
         if visit.outcome == "answered":
             wait = visit.wait or 0.0
-            self.answered += 1
-            self.answered_within += wait <= threshold
-            self.wait += wait
-            self.talk += visit.talk
-            self.hold += visit.hold
-            self.wrap += visit.wrap
-            self.transfers += visit.transferred
+            self.answered += sign
+            self.answered_within += sign * (wait <= threshold)
+            self.wait += sign * wait
+            self.talk += sign * visit.talk
+            self.hold += sign * visit.hold
+            self.wrap += sign * visit.wrap
+            self.transfers += sign * visit.transferred
         elif visit.outcome == "abandoned":
-            self.abandoned += 1
+            self.abandoned += sign
         elif visit.outcome == "callback":
-            self.callbacks += 1
+            self.callbacks += sign
         elif visit.outcome == "message":
-            self.messages += 1
+            self.messages += sign
         else:
-            self.other += 1
+            self.other += sign
         for result in visit.surveys:
-            self.surveys[result] = self.surveys.get(result, 0) + 1
+            left = self.surveys.get(result, 0) + sign
+            if left:
+                self.surveys[result] = left
+            else:
+                self.surveys.pop(result, None)
 
     def freeze(self, threshold: float, call_level: bool) -> Kpis:
         reachable = self.offered - self.callbacks

@@ -1,31 +1,46 @@
 """Call-centre KPIs over the agents' API (R-8), for supervisors.
 
 ``GET /api/reports?by=queue&since=ISO&until=ISO``: the calls that started in
-[since, until) (either end open when left out; a naive time is UTC), grouped ``by`` one of
-``reports.kpis.DIMENSIONS``. Agents get 403: a report shows every agent's figures.
+[since, until) (a naive time is UTC), grouped ``by`` one of ``reports.kpis.DIMENSIONS``.
+Without ``until`` the period ends now, without ``since`` it is the 7 days before ``until``;
+longer than 92 days is 400 (``reports.period``). The rows are groups, so their number is
+bounded by the period (at most 92 x 24 hours) or the ACD file: they come in one page. The
+report is made in the report worker's process (``reports.worker``), off the event loop.
+Agents get 403: a report shows every agent's figures.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotline.api import BadRequest, Identify, json_response, query_instant, supervisor_of
 from hotline.config import ReportsConfig
-from reports.kpis import DIMENSIONS, kpis
-from reports.store import call_facts
+from reports.grouping import Kpis
+from reports.kpis import DIMENSIONS
+from reports.period import DEFAULT_DAYS, MAX_DAYS, report_period
+
+# The report's rows for [since, until) grouped by ``by`` (ReportWorker.rows).
+Rows = Callable[[datetime, datetime, str], Awaitable[dict[str, Kpis]]]
 
 DEFAULT_BY = "queue"
 
 
 class ReportsApi:
-    def __init__(self, engine: AsyncEngine, config: ReportsConfig, identify: Identify) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        rows: Rows,
+        config: ReportsConfig,
+        identify: Identify,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.rows = rows
         self.config = config
         self.identify = identify
+        self.clock = clock
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/reports", self.report)
@@ -40,18 +55,16 @@ class ReportsApi:
                 field="by",
                 allowed=list(DIMENSIONS),
             )
-        since, until = query_instant(query, "since"), query_instant(query, "until")
-        if since is not None and until is not None and since >= until:
-            raise BadRequest("since: must be before until", field="since")
-        calls = await call_facts(self.engine, since, until)
+        since, until = report_period(
+            query_instant(query, "since"), query_instant(query, "until"), self.clock()
+        )
+        rows = await self.rows(since, until, by)
         threshold, tz = self.config.service_level_seconds, self.config.timezone
-        # Pure but not free over a month of calls: off the loop that serves live calls.
-        rows = await asyncio.to_thread(kpis, calls, by, threshold, tz)
         return json_response(
             {
                 "by": by,
-                "since": since.isoformat() if since is not None else None,
-                "until": until.isoformat() if until is not None else None,
+                "since": since.isoformat(),
+                "until": until.isoformat(),
                 "threshold_s": threshold,
                 "timezone": tz,
                 "rows": {key: row.as_dict() for key, row in rows.items()},
@@ -78,8 +91,18 @@ def openapi_paths() -> dict[str, Any]:
                         f"the grouping (default {DEFAULT_BY})",
                         {"enum": list(DIMENSIONS)},
                     ),
-                    query("since", "calls started at or after (ISO; naive is UTC)", instant),
-                    query("until", "calls started before (ISO; naive is UTC)", instant),
+                    query(
+                        "since",
+                        "calls started at or after (ISO; naive is UTC; "
+                        f"default {DEFAULT_DAYS} days before until)",
+                        instant,
+                    ),
+                    query(
+                        "until",
+                        "calls started before (ISO; naive is UTC; default now); "
+                        f"until - since at most {MAX_DAYS} days",
+                        instant,
+                    ),
                 ],
                 "responses": {
                     "200": {
@@ -88,6 +111,7 @@ def openapi_paths() -> dict[str, Any]:
                     "400": error,
                     "401": error,
                     "403": error,
+                    "503": error,
                 },
             }
         }

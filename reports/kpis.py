@@ -91,6 +91,13 @@ WAIT_ENDS: dict[Kind, str] = {
 }
 
 
+# Every kind the walk below reads; the others only move the call's last event on.
+COUNTED = frozenset(
+    {Kind.WAITING, Kind.OVERFLOW, *WAIT_ENDS, Kind.CALLBACK, Kind.MESSAGE, Kind.ACTION}
+    | {Kind.AGENT_HUNG_UP, Kind.CALLER_HUNG_UP, Kind.ENDED, Kind.SURVEY, Kind.WRAP_UP}
+)
+
+
 @dataclass(frozen=True)
 class LoggedEvent:
     """One row of ``call_events``."""
@@ -109,6 +116,9 @@ class CallFacts:
     caller: str
     started_at: datetime
     events: Sequence[LoggedEvent]
+    # When ``events`` leaves out kinds the KPIs do not read (``COUNTED``): the time of the
+    # call's last event of any kind, where a conversation still going is taken to end.
+    last_event_at: datetime | None = None
 
 
 def visits(calls: Iterable[CallFacts]) -> list[Visit]:
@@ -271,7 +281,8 @@ def _walk(call: CallFacts) -> _Walked:
         # Other kinds (started, offer, offer-failed, announcement, ...) do not count.
 
     if talking is not None:
-        talking.end_conversation(last_at)
+        end = _aware(call.last_event_at) if call.last_event_at is not None else last_at
+        talking.end_conversation(end)
     return _Walked([visit.freeze(call) for visit in built], callbacks)
 
 

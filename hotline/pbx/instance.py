@@ -183,7 +183,7 @@ class Instance:
         ]
         for mount in mounts:
             args += ["--volume", mount]
-        return [*args, spec.image, "asterisk", "-f", "-U", "root"]
+        return [*args, "--umask", "0077", spec.image, "asterisk", "-f", "-U", "root"]
 
     async def wait_ready(self) -> None:
         deadline = time.monotonic() + 60

@@ -25,7 +25,7 @@ from hotline.app import ASTERISK_CONF, pbx_spec
 from hotline.config import DEFAULT_MENU, Config, load_config
 from hotline.pbx.instance import Instance, InstanceSpec
 from hotline.pbx.podman import Podman
-from hotline.secrets import ensure_secrets
+from hotline.secrets import ensure_secrets, keep_files_private
 from tests.harness.proxy import TcpProxy
 from tests.harness.tester import MEDIA_IN_CONTAINER
 
@@ -218,6 +218,7 @@ class Stack:
         self.state = state
         self.ports = ports
         self.podman = Podman(os.environ)
+        keep_files_private()  # as the hotline command does at its entry, before any write
         settings = controller_settings(state, ports)
         self.config_file = state / "hotline.yaml"
         state.mkdir(parents=True, exist_ok=True)
