@@ -22,6 +22,12 @@ from typing import Any
 import yaml
 
 from hotline.errors import ConfigError
+from hotline.exposure import (
+    SecurityConfig,
+    ari_http_address,
+    check_ari_listener,
+    ip_address_problem,
+)
 
 ENV_PREFIX = "HOTLINE_"
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -118,9 +124,15 @@ class AriConfig:
     """The PBX's HTTP/ARI listener and how the controller reaches it."""
 
     port: int = field(default=8088, metadata=_check(_port))
+    # Loopback whatever pbx.bind_address says; another address needs TLS (PEM files), which
+    # then listens there on tls_port, plain HTTP staying on 127.0.0.1 (hotline.exposure).
+    bind_address: str = field(default="127.0.0.1", metadata=_check(ip_address_problem))
+    tls_port: int = field(default=8089, metadata=_check(_port))
+    tls_cert: Path = Path("")
+    tls_key: Path = Path("")
     app: str = field(default="hotline", metadata=_check(_nonempty))
     username: str = field(default="hotline", metadata=_check(_nonempty))
-    # Where the controller connects; empty means http://<pbx.bind_address>:<port>.
+    # Where the controller connects; empty means http://<ARI's plain HTTP address>:<port>.
     url: str = ""
     heartbeat: float = 5.0
     reconnect_max_delay: float = 10.0
@@ -211,6 +223,7 @@ class Config:
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     survey: SurveyConfig = field(default_factory=SurveyConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     # Secrets, database, generated PBX configuration, prompt audio, recordings.
     state_dir: Path = Path("var")
     # Empty means sqlite under state_dir.
@@ -218,7 +231,8 @@ class Config:
 
     @property
     def ari_url(self) -> str:
-        return self.ari.url or f"http://{self.pbx.bind_address}:{self.ari.port}"
+        host = ari_http_address(self.ari)
+        return self.ari.url or f"http://{f'[{host}]' if ':' in host else host}:{self.ari.port}"
 
     @property
     def db_url(self) -> str:
@@ -252,8 +266,9 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
     if path is not None:
         source = str(path)
         raw = _read_yaml(path)
-    config = _build(Config, raw, prefix="", source=source)
-    return _apply_env(config, environ)
+    config = _apply_env(_build(Config, raw, prefix="", source=source), environ)
+    check_ari_listener(config.ari)
+    return config
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
