@@ -42,8 +42,9 @@ PJSIP_MODULE = "res_pjsip.so"
 
 security_log = logging.getLogger("hotline.security")
 
-_FIELD = re.compile(r'(\w+)="([^"]*)"')
-_REMOTE = re.compile(r"^IPV[46]/[A-Z]+/\[?([^\]]+?)\]?/\d+$")
+_KIND = re.compile(r'^\[[^\]]*\] SECURITY\[\d+\] res_security_log\.c: SecurityEvent="(\w+)"')
+_REMOTE = re.compile(r',RemoteAddress="IPV[46]/[A-Z]+/\[?([0-9A-Fa-f.:]+?)\]?/\d+"')
+_ACCOUNT = re.compile(r',AccountID="([^"]*)"')
 _BLOCK_LINE = re.compile(r"^deny = (\S+) ; until (\d+(?:\.\d+)?)")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -56,19 +57,23 @@ class ModuleReloader(Protocol):
 @dataclass(frozen=True)
 class SecurityEvent:
     kind: str  # SecurityEvent, e.g. ChallengeResponseFailed
-    address: str  # the remote address, without port
-    account: str  # the user name it tried ("<unknown>" when none)
+    # The remote address, without port. Asterisk writes field values unescaped, and the
+    # user name and Call-ID are the sender's: one with quotes in it can forge fields. The
+    # event's kind is read where it starts the line (no value comes before it); a line
+    # naming several remote addresses counts for each, so a forgery cannot escape the
+    # count (it could only add to it what a spoofed UDP source could anyway).
+    addresses: tuple[str, ...]
+    account: str  # the user name it tried ("<unknown>" when none); for the log only
 
 
 def parse_event(line: str) -> SecurityEvent | None:
     """One line of the security log; None for anything else (its banner, a torn line)."""
-    if "SecurityEvent=" not in line:
+    kind = _KIND.match(line)
+    addresses = tuple(dict.fromkeys(_REMOTE.findall(line)))
+    if kind is None or not addresses:
         return None
-    fields = dict(_FIELD.findall(line))
-    remote = _REMOTE.match(fields.get("RemoteAddress", ""))
-    if "SecurityEvent" not in fields or remote is None:
-        return None
-    return SecurityEvent(fields["SecurityEvent"], remote.group(1), fields.get("AccountID", ""))
+    account = _ACCOUNT.search(line)
+    return SecurityEvent(kind.group(1), addresses, account.group(1) if account else "")
 
 
 def carrier_networks(carrier_match: str) -> list[Network]:
@@ -263,16 +268,19 @@ class SipGuard:
 
     async def step(self) -> None:
         """Read what the PBX logged since the last step; block, unblock, apply."""
-        lines = await asyncio.to_thread(self.follower.read)
+        events = await asyncio.to_thread(self._read_failures)
         self._tell_missing()
         now = self.clock()
-        for line in lines:
-            event = parse_event(line)
-            if event is not None and event.kind in FAILURES:
-                self._failed(event, now)
+        for event in events:
+            self._failed(event, now)
         for address in self.blocks.expire(now):
             security_log.info("SIP source %s unblocked (its %s s are up)", address, self._block_s)
         await self._apply()
+
+    def _read_failures(self) -> list[SecurityEvent]:
+        """(In a thread: a flood of failures is a lot of lines.)"""
+        events = (parse_event(line) for line in self.follower.read())
+        return [e for e in events if e is not None and e.kind in FAILURES]
 
     @property
     def _block_s(self) -> str:
@@ -280,20 +288,24 @@ class SipGuard:
 
     def _failed(self, event: SecurityEvent, now: float) -> None:
         self.failures += 1
-        security_log.debug("%s from %s as %r", event.kind, event.address, event.account)
-        if self.blocks.fail(event.address, now):
-            self.blocks_made += 1
-            settings = self.blocks.settings
-            security_log.warning(
-                "SIP source %s blocked for %s s: %d failed authentications within %g s "
-                "(the last: %s as %r)",
-                event.address,
-                self._block_s,
-                settings.max_auth_failures,
-                settings.failure_window_seconds,
-                event.kind,
-                event.account,
-            )
+        for address in event.addresses:
+            security_log.debug("%s from %s as %r", event.kind, address, event.account)
+            if self.blocks.fail(address, now):
+                self._blocked(address, event)
+
+    def _blocked(self, address: str, event: SecurityEvent) -> None:
+        self.blocks_made += 1
+        settings = self.blocks.settings
+        security_log.warning(
+            "SIP source %s blocked for %s s: %d failed authentications within %g s "
+            "(the last: %s as %r)",
+            address,
+            self._block_s,
+            settings.max_auth_failures,
+            settings.failure_window_seconds,
+            event.kind,
+            event.account,
+        )
 
     async def _apply(self) -> None:
         text = render_blocked(self.blocks.until)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hotline.exposure import SecurityConfig
-from hotline.pbx.guard import SipGuard, parse_event, read_blocked
+from hotline.pbx.guard import SecurityEvent, SipGuard, parse_event, read_blocked
 from tests.fakes.ari import FakeAri
 
 SETTINGS = SecurityConfig(max_auth_failures=3, failure_window_seconds=60, block_seconds=600)
@@ -90,15 +90,23 @@ async def scene(make_scene: Callable[..., Scene]) -> AsyncIterator[Scene]:
 
 def test_a_real_line_of_the_security_log_is_understood() -> None:
     parsed = parse_event(event("ChallengeResponseFailed", "127.0.0.2"))
-    assert parsed is not None
-    assert (parsed.kind, parsed.address, parsed.account) == (
-        "ChallengeResponseFailed",
-        "127.0.0.2",
-        "7101",
-    )
+    assert parsed == SecurityEvent("ChallengeResponseFailed", ("127.0.0.2",), "7101")
     six = event("InvalidAccountID", "x").replace("IPV4/UDP/x/48518", "IPV6/UDP/[2001:db8::7]/5060")
-    assert parse_event(six) is not None and parse_event(six).address == "2001:db8::7"  # type: ignore[union-attr]
+    assert parse_event(six) == SecurityEvent("InvalidAccountID", ("2001:db8::7",), "7101")
     assert parse_event("[2026-12-02 13:23:56.275] Asterisk 22.10.1 banner") is None
+
+
+async def test_a_user_name_forging_fields_neither_hides_the_failure_nor_its_source(
+    scene: Scene,
+) -> None:
+    forged = 'x",SecurityEvent="SuccessfulAuth",RemoteAddress="IPV4/UDP/127.0.0.9/5060'
+    line = event("ChallengeResponseFailed", "127.0.0.2", account=forged)
+    parsed = parse_event(line)
+    assert parsed is not None and parsed.kind == "ChallengeResponseFailed"
+    assert set(parsed.addresses) == {"127.0.0.2", "127.0.0.9"}
+    scene.write(line * 3)
+    await scene.guard.step()
+    assert "deny = 127.0.0.2 ; until" in scene.blocked.read_text()
 
 
 async def test_a_source_failing_the_limit_within_the_window_is_blocked_and_applied(
