@@ -35,14 +35,8 @@ from hotline.db import create_schema, make_engine
 from hotline.errors import SetupError
 from hotline.exposure import ari_http_address, ari_tls
 from hotline.http import AccessLog, make_http_app
-from hotline.pbx.guard import SipGuard
-from hotline.pbx.instance import (
-    BLOCKED_INCLUDE,
-    PROMPTS_IN_CONTAINER,
-    InstanceSpec,
-    TlsListener,
-    write_includes,
-)
+from hotline.pbx.guard import BLOCKED_INCLUDE, SipGuard
+from hotline.pbx.instance import PROMPTS_IN_CONTAINER, InstanceSpec, TlsListener, write_includes
 from hotline.secrets import Secrets, phone_passwords
 from hotline.supervisor import Supervisor
 from hotline.wiring import BackgroundTask, Feature, PbxControl, Wiring

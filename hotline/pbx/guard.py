@@ -36,13 +36,17 @@ FAILURES = frozenset(
     {"ChallengeResponseFailed", "InvalidAccountID", "InvalidPassword", "FailedACL"}
 )
 ACL_SECTION = "hotline-blocked"
+# /etc/hotline/<BLOCKED_INCLUDE>, included from asterisk-conf/pjsip.conf.
+BLOCKED_INCLUDE = "pjsip-blocked.conf"
 NO_BLOCKS = "; no blocked sources\n"
 # Applies a change of pjsip acl sections (verified: PUT /asterisk/modules/res_pjsip.so).
 PJSIP_MODULE = "res_pjsip.so"
 
 security_log = logging.getLogger("hotline.security")
 
-_KIND = re.compile(r'^\[[^\]]*\] SECURITY\[\d+\] res_security_log\.c: SecurityEvent="(\w+)"')
+_KIND = re.compile(
+    r'^\[[^\]]*\] SECURITY\[\d+\](?:\[[^\]]*\])? res_security_log\.c: SecurityEvent="(\w+)"'
+)
 _REMOTE = re.compile(r',RemoteAddress="IPV[46]/[A-Z]+/\[?([0-9A-Fa-f.:]+?)\]?/\d+"')
 _ACCOUNT = re.compile(r',AccountID="([^"]*)"')
 _BLOCK_LINE = re.compile(r"^deny = (\S+) ; until (\d+(?:\.\d+)?)")

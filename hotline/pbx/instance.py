@@ -19,14 +19,13 @@ from pathlib import Path
 from hotline.ari.errors import AriAuthError, AriError
 from hotline.ari.rest import AriRest
 from hotline.errors import SetupError
+from hotline.pbx.guard import BLOCKED_INCLUDE, NO_BLOCKS
 from hotline.pbx.podman import Podman
 
 PROMPTS_IN_CONTAINER = "/var/lib/hotline/prompts"
 RECORDINGS_IN_CONTAINER = "/var/spool/asterisk/recording"
 LOGS_IN_CONTAINER = "/var/log/asterisk"
 TLS_IN_CONTAINER = "/etc/hotline-tls"
-# The pjsip acl sections of blocked sources (hotline.pbx.guard writes it; never rendered).
-BLOCKED_INCLUDE = "pjsip-blocked.conf"
 
 
 @dataclass(frozen=True)
@@ -156,13 +155,13 @@ def write_includes(spec: InstanceSpec) -> None:
         path = spec.etc_dir / name
         path.write_text(text, encoding="utf-8")
         path.chmod(0o600)
-    # The guard's blocks outlive a PBX restart (it drops them when their time is up).
+    # Never rendered: the guard's blocks outlive a PBX restart (it lifts them in time).
     try:
         fd = os.open(spec.etc_dir / BLOCKED_INCLUDE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write("; no blocked sources\n")
+        out.write(NO_BLOCKS)
 
 
 def check_ports_free(spec: InstanceSpec) -> None:
