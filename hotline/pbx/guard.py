@@ -122,6 +122,12 @@ class LogFollower:
         return lines + self._lines()
 
     def close(self) -> None:
+        """Stop following; a later read starts again at the file's end (a restarted
+        guard does not count old failures twice)."""
+        self._close_file()
+        self._started = False
+
+    def _close_file(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -145,7 +151,7 @@ class LogFollower:
         if self._file is None:
             return []
         lines = self._lines()
-        self.close()
+        self._close_file()
         return lines
 
 

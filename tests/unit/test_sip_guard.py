@@ -5,6 +5,7 @@ truncated log; a reload that fails; blocks kept across a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import stat
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -239,3 +240,39 @@ async def test_blocks_in_force_survive_a_restart_and_expired_ones_go(
     assert read_blocked(scene.blocked.read_text()) == {"127.0.0.2": T0 + 100}
     assert scene.reloads() == 1
     assert scene.metric("hotline_sip_sources_blocked") == 1
+
+
+async def test_a_guard_restarted_by_the_supervisor_does_not_count_old_failures_again(
+    scene: Scene,
+) -> None:
+    scene.write(*[event("ChallengeResponseFailed", "127.0.0.2")] * 2)
+    await scene.guard.step()
+    scene.guard.follower.close()  # what run() does when it ends, as before a restart
+    scene.guard.restore()
+    await scene.guard.step()
+    scene.write(event("ChallengeResponseFailed", "127.0.0.3"))
+    await scene.guard.step()
+    assert scene.metric("hotline_sip_auth_failures_total") == 3
+    assert scene.metric("hotline_sip_sources_blocked") == 0
+
+
+async def test_the_running_guard_blocks_as_the_log_grows_and_stops_when_cancelled(
+    scene: Scene,
+) -> None:
+    reloaded = asyncio.Event()
+
+    class Pbx:
+        async def reload_module(self, module: str) -> None:
+            assert module == "res_pjsip.so"
+            reloaded.set()
+
+    scene.guard.pbx, scene.guard.poll_seconds = Pbx(), 0.01
+    task = asyncio.create_task(scene.guard.run())
+    scene.write(*[event("InvalidAccountID", "127.0.0.2", "<unknown>")] * 3)
+    async with asyncio.timeout(5):
+        await reloaded.wait()
+    assert "deny = 127.0.0.2 ; until" in scene.blocked.read_text()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert scene.guard.follower._file is None  # closed on the way out
