@@ -33,13 +33,15 @@ from hotline.commands import Subparsers
 from hotline.config import Config
 from hotline.db import create_schema, make_engine
 from hotline.errors import SetupError
+from hotline.exposure import ari_http_address, ari_tls
 from hotline.http import AccessLog, make_http_app
 from hotline.outbound import OutboundPolicy
-from hotline.pbx.instance import PROMPTS_IN_CONTAINER, InstanceSpec, write_includes
+from hotline.pbx.guard import BLOCKED_INCLUDE, SipGuard
+from hotline.pbx.instance import PROMPTS_IN_CONTAINER, InstanceSpec, TlsListener, write_includes
 from hotline.secrets import Secrets, phone_passwords
 from hotline.services import OUTBOUND
 from hotline.supervisor import Supervisor
-from hotline.wiring import Feature, PbxControl, Wiring
+from hotline.wiring import BackgroundTask, Feature, PbxControl, Wiring
 from hotline.writes import DbHealth, WriteBehind
 from ivr.loader import load_menu
 
@@ -86,6 +88,8 @@ def pbx_spec(
         bind_address=pbx.bind_address,
         sip_port=pbx.sip_port,
         ari_port=config.ari.port,
+        ari_bind_address=ari_http_address(config.ari),
+        ari_tls=_ari_tls(config),
         rtp_start=pbx.rtp_start,
         rtp_end=pbx.rtp_end,
         ari_user=config.ari.username,
@@ -104,6 +108,12 @@ def pbx_spec(
 def provide_services(wiring: Wiring) -> None:
     """The core's services, which features need at install."""
     wiring.provide(OUTBOUND, OutboundPolicy.from_config(wiring.config))
+
+
+def _ari_tls(config: Config) -> TlsListener | None:
+    ari = config.ari
+    tls = ari_tls(ari)
+    return TlsListener(ari.bind_address, ari.tls_port, ari.tls_cert, ari.tls_key) if tls else None
 
 
 class Controller:
@@ -142,6 +152,7 @@ class Controller:
         provide_services(wiring)
         for feature in FEATURES:
             feature.install(wiring)
+        self._guard_sip(wiring)
 
         async def on_connected() -> None:
             await registry.reconcile()
@@ -198,6 +209,21 @@ class Controller:
             await runner.cleanup()
             await ari.close()
             await engine.dispose()
+
+    def _guard_sip(self, wiring: Wiring) -> None:
+        """Sources failing SIP authentication repeatedly are blocked (the PBX's security
+        log and its pjsip acl include, both in the PBX's state folder)."""
+        pbx_dir = self.config.pbx_dir
+        guard = SipGuard(
+            self.config.security,
+            self.config.pbx.carrier_match,
+            security_log_file=pbx_dir / "log" / "security.log",
+            blocked_file=pbx_dir / "etc" / BLOCKED_INCLUDE,
+            pbx=wiring.ari,
+        )
+        wiring.tasks.append(BackgroundTask("sip-guard", guard.run))
+        wiring.health["sip_guard"] = guard.health
+        wiring.metrics.append(guard.metrics_lines)
 
     async def _accept_numbers(self, ari: AriRest, numbers: Sequence[str]) -> None:
         """The menu's hotline numbers changed: update the PBX's carrier context."""

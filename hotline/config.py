@@ -17,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from hotline.configfile import apply_env, build_section, read_yaml
+from hotline.exposure import (
+    SecurityConfig,
+    ari_http_address,
+    check_ari_listener,
+    ip_address_problem,
+)
 from hotline.outbound import OutboundConfig
 
 DEFAULT_MENU = Path(__file__).resolve().parents[1] / "ivr" / "default-menu.yaml"
@@ -112,9 +118,15 @@ class AriConfig:
     """The PBX's HTTP/ARI listener and how the controller reaches it."""
 
     port: int = field(default=8088, metadata=_check(_port))
+    # Loopback whatever pbx.bind_address says; another address needs TLS (PEM files), which
+    # then listens there on tls_port, plain HTTP staying on 127.0.0.1 (hotline.exposure).
+    bind_address: str = field(default="127.0.0.1", metadata=_check(ip_address_problem))
+    tls_port: int = field(default=8089, metadata=_check(_port))
+    tls_cert: Path = Path("")
+    tls_key: Path = Path("")
     app: str = field(default="hotline", metadata=_check(_nonempty))
     username: str = field(default="hotline", metadata=_check(_nonempty))
-    # Where the controller connects; empty means http://<pbx.bind_address>:<port>.
+    # Where the controller connects; empty means http://<ARI's plain HTTP address>:<port>.
     url: str = ""
     heartbeat: float = 5.0
     reconnect_max_delay: float = 10.0
@@ -222,6 +234,7 @@ class Config:
     survey: SurveyConfig = field(default_factory=SurveyConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     watchman: WatchmanConfig = field(default_factory=WatchmanConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     # Secrets, database, generated PBX configuration, prompt audio, recordings.
     state_dir: Path = Path("var")
     # Empty means sqlite under state_dir.
@@ -229,7 +242,8 @@ class Config:
 
     @property
     def ari_url(self) -> str:
-        return self.ari.url or f"http://{self.pbx.bind_address}:{self.ari.port}"
+        host = ari_http_address(self.ari)
+        return self.ari.url or f"http://{f'[{host}]' if ':' in host else host}:{self.ari.port}"
 
     @property
     def db_url(self) -> str:
@@ -263,5 +277,6 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
     if path is not None:
         source = str(path)
         raw = read_yaml(path)
-    config: Config = build_section(Config, raw, prefix="", source=source)
-    return apply_env(config, environ)
+    config: Config = apply_env(build_section(Config, raw, prefix="", source=source), environ)
+    check_ari_listener(config.ari)
+    return config

@@ -9,6 +9,7 @@ as /etc/hotline, where the static files ``#include`` it.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -18,10 +19,23 @@ from pathlib import Path
 from hotline.ari.errors import AriAuthError, AriError
 from hotline.ari.rest import AriRest
 from hotline.errors import SetupError
+from hotline.pbx.guard import BLOCKED_INCLUDE, NO_BLOCKS
 from hotline.pbx.podman import Podman
 
 PROMPTS_IN_CONTAINER = "/var/lib/hotline/prompts"
 RECORDINGS_IN_CONTAINER = "/var/spool/asterisk/recording"
+LOGS_IN_CONTAINER = "/var/log/asterisk"
+TLS_IN_CONTAINER = "/etc/hotline-tls"
+
+
+@dataclass(frozen=True)
+class TlsListener:
+    """ARI/HTTP over TLS, for an ARI reachable beyond this machine."""
+
+    address: str
+    port: int
+    cert: Path
+    key: Path
 
 
 @dataclass(frozen=True)
@@ -30,7 +44,7 @@ class InstanceSpec:
     image: str
     conf_dir: Path
     state_dir: Path
-    bind_address: str
+    bind_address: str  # SIP (the transport)
     sip_port: int
     ari_port: int
     rtp_start: int
@@ -47,6 +61,10 @@ class InstanceSpec:
     # Agents' phones: extension -> SIP password; they register as PJSIP endpoints.
     phones: dict[str, str] = field(default_factory=dict)
     max_call_seconds: int = 3600
+    # ARI/HTTP listens on its own address, loopback (whatever SIP's is); a TLS listener
+    # may be added beside it.
+    ari_bind_address: str = "127.0.0.1"
+    ari_tls: TlsListener | None = None
     # host path -> container path, mounted read-only
     extra_mounts: dict[Path, str] = field(default_factory=dict)
     # files replacing /etc/asterisk/<name>
@@ -54,7 +72,7 @@ class InstanceSpec:
 
     @property
     def ari_url(self) -> str:
-        return f"http://{self.bind_address}:{self.ari_port}"
+        return f"http://{host_port(self.ari_bind_address, self.ari_port)}"
 
     @property
     def etc_dir(self) -> Path:
@@ -63,6 +81,15 @@ class InstanceSpec:
     @property
     def recordings_dir(self) -> Path:
         return self.state_dir / "recordings"
+
+    @property
+    def log_dir(self) -> Path:
+        """Asterisk's logs, the security log among them (read by the controller's guard)."""
+        return self.state_dir / "log"
+
+
+def host_port(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def render_includes(spec: InstanceSpec) -> dict[str, str]:
@@ -77,7 +104,7 @@ def render_includes(spec: InstanceSpec) -> dict[str, str]:
             f"match = {spec.trunk_match}\n\n"
             f"[{spec.trunk_name}]\ntype = aor\n{contact}"
         ),
-        "http.conf": f"bindaddr = {spec.bind_address}\nbindport = {spec.ari_port}\n",
+        "http.conf": _http(spec),
         "ari-users.conf": (
             f"[{spec.ari_user}]\ntype = user\nread_only = no\n"
             f"password = {spec.ari_password}\npassword_format = plain\n"
@@ -91,6 +118,17 @@ def render_includes(spec: InstanceSpec) -> dict[str, str]:
         "phones.conf": "".join(_phone(ext, pw) for ext, pw in sorted(spec.phones.items()))
         or "; no agents' phones\n",
     }
+
+
+def _http(spec: InstanceSpec) -> str:
+    plain = f"bindaddr = {spec.ari_bind_address}\nbindport = {spec.ari_port}\n"
+    tls = spec.ari_tls
+    if tls is None:
+        return plain
+    return plain + (
+        f"tlsenable = yes\ntlsbindaddr = {host_port(tls.address, tls.port)}\n"
+        f"tlscertfile = {TLS_IN_CONTAINER}/ari.crt\ntlsprivatekey = {TLS_IN_CONTAINER}/ari.key\n"
+    )
 
 
 def _phone(extension: str, password: str) -> str:
@@ -112,25 +150,37 @@ def _phone(extension: str, password: str) -> str:
 def write_includes(spec: InstanceSpec) -> None:
     spec.etc_dir.mkdir(parents=True, exist_ok=True)
     spec.recordings_dir.mkdir(parents=True, exist_ok=True)
+    spec.log_dir.mkdir(parents=True, exist_ok=True)
     for name, text in render_includes(spec).items():
         path = spec.etc_dir / name
         path.write_text(text, encoding="utf-8")
         path.chmod(0o600)
+    # Never rendered: the guard's blocks outlive a PBX restart (it lifts them in time).
+    try:
+        fd = os.open(spec.etc_dir / BLOCKED_INCLUDE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(NO_BLOCKS)
 
 
 def check_ports_free(spec: InstanceSpec) -> None:
     """One clear sentence per taken port, before podman hides it in a log."""
-    for proto, port in (("udp", spec.sip_port), ("tcp", spec.ari_port)):
+    listeners = [("udp", spec.bind_address, spec.sip_port, "SIP")]
+    listeners.append(("tcp", spec.ari_bind_address, spec.ari_port, "ARI/HTTP"))
+    if spec.ari_tls is not None:
+        listeners.append(("tcp", spec.ari_tls.address, spec.ari_tls.port, "ARI/HTTPS"))
+    for proto, address, port, what in listeners:
         kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
-        with socket.socket(socket.AF_INET, kind) as sock:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, kind) as sock:
             if proto == "tcp":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                sock.bind((spec.bind_address, port))
+                sock.bind((address, port))
             except OSError:
-                what = "SIP" if proto == "udp" else "ARI/HTTP"
                 raise SetupError(
-                    f"port {port}/{proto} on {spec.bind_address} ({what}) is already in use by "
+                    f"port {port}/{proto} on {address} ({what}) is already in use by "
                     f"another program; stop it or choose another port in the configuration"
                 ) from None
 
@@ -165,7 +215,13 @@ class Instance:
             f"{spec.conf_dir.resolve()}:/etc/asterisk:ro",
             f"{spec.etc_dir.resolve()}:/etc/hotline:ro",
             f"{spec.recordings_dir.resolve()}:{RECORDINGS_IN_CONTAINER}",
+            f"{spec.log_dir.resolve()}:{LOGS_IN_CONTAINER}",
         ]
+        if spec.ari_tls is not None:
+            mounts += [
+                f"{spec.ari_tls.cert.resolve()}:{TLS_IN_CONTAINER}/ari.crt:ro",
+                f"{spec.ari_tls.key.resolve()}:{TLS_IN_CONTAINER}/ari.key:ro",
+            ]
         mounts += [
             f"{path.resolve()}:/etc/asterisk/{name}:ro"
             for name, path in spec.conf_overrides.items()

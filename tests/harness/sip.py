@@ -1,14 +1,17 @@
 """A few raw SIP requests over UDP from any loopback address, to try the PBX the way a
-stranger would: an INVITE (with digest authentication when given a password) whose final
-answer is returned. Not a phone: it never sends media, and it ends whatever it started.
+stranger would: an INVITE, a REGISTER or an OPTIONS (with digest authentication when
+given a password) whose final answer is returned, and requests inside an answered call.
+Not a phone: it never sends media, and it ends whatever it started.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 
@@ -21,7 +24,7 @@ class Reply:
 
 @dataclass
 class Attempt:
-    """What one INVITE got: every reply in order, the last one final."""
+    """What one request got: every reply in order, the last one final (none: no answer)."""
 
     replies: list[Reply]
 
@@ -67,6 +70,171 @@ def digest(user: str, password: str, method: str, uri: str, challenge: str) -> s
     )
 
 
+class _Client:
+    """One UDP socket on ``source``, talking to the PBX at ``pbx``."""
+
+    def __init__(self, transport: asyncio.DatagramTransport, sock: _Socket, source: str):
+        self.transport, self.sock, self.source = transport, sock, source
+        self.port: int = transport.get_extra_info("sockname")[1]
+
+    def via(self) -> str:
+        return f"SIP/2.0/UDP {self.source}:{self.port};branch=z9hG4bK{secrets.token_hex(8)};rport"
+
+    def send(self, pbx: tuple[str, int], method: str, uri: str, headers: dict[str, str]) -> None:
+        body = _sdp(self.source) if method == "INVITE" else ""
+        lines = [f"{method} {uri} SIP/2.0", *(f"{k}: {v}" for k, v in headers.items())]
+        if body:
+            lines.append("Content-Type: application/sdp")
+        lines.append(f"Content-Length: {len(body.encode())}")
+        self.transport.sendto(("\r\n".join(lines) + "\r\n\r\n" + body).encode(), pbx)
+
+    async def final(self, cseq: str, replies: list[Reply], timeout: float) -> Reply | None:
+        """The final reply to the request with this CSeq (retransmissions of earlier
+        answers are skipped); None when nothing final comes in time."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    reply = parse(await self.sock.inbox.get())
+                    if reply is None or reply.headers.get("cseq") != cseq:
+                        continue
+                    replies.append(reply)
+                    if reply.status >= 200:
+                        return reply
+        except TimeoutError:
+            return None
+
+
+@contextlib.asynccontextmanager
+async def _client(source: str) -> AsyncIterator[_Client]:
+    loop = asyncio.get_running_loop()
+    transport, sock = await loop.create_datagram_endpoint(_Socket, local_addr=(source, 0))
+    try:
+        yield _Client(transport, sock, source)
+    finally:
+        transport.close()
+
+
+@dataclass
+class Dialog:
+    """An answered INVITE: requests inside the call, and its BYE."""
+
+    client: _Client
+    pbx: tuple[str, int]
+    uri: str
+    from_: str
+    to: str  # with the PBX's tag
+    call_id: str
+    contact: str
+    cseq: int = 1
+    ended: bool = False
+
+    async def bye(self) -> Attempt:
+        self.ended = True
+        return await self.request("BYE", {}, timeout=4.0)
+
+    async def request(self, method: str, extra: dict[str, str], timeout: float = 8.0) -> Attempt:
+        self.cseq += 1
+        headers = {
+            "Via": self.client.via(),
+            "Max-Forwards": "70",
+            "From": self.from_,
+            "To": self.to,
+            "Call-ID": self.call_id,
+            "CSeq": f"{self.cseq} {method}",
+            **({"Contact": self.contact} if method == "REFER" else {}),  # a target refresh
+            **extra,
+        }
+        replies: list[Reply] = []
+        self.client.send(self.pbx, method, self.uri, headers)
+        await self.client.final(headers["CSeq"], replies, timeout)
+        return Attempt(replies)
+
+
+async def _challenged(
+    client: _Client,
+    pbx: tuple[str, int],
+    method: str,
+    uri: str,
+    headers: dict[str, str],
+    user: str,
+    password: str,
+    timeout: float,
+) -> tuple[Attempt, dict[str, str]]:
+    """Send a request; answer a digest challenge once when a ``password`` is given.
+    Returns every reply and the headers last sent."""
+    replies: list[Reply] = []
+    authorization = ""
+    for cseq in (1, 2):
+        headers = {**headers, "Via": client.via(), "CSeq": f"{cseq} {method}"}
+        if authorization:
+            headers["Authorization"] = authorization
+        client.send(pbx, method, uri, headers)
+        final = await client.final(headers["CSeq"], replies, timeout)
+        if final is None:
+            break
+        if method == "INVITE" and final.status >= 300:
+            # A refusal is acknowledged in the INVITE's own transaction (so the PBX stops
+            # repeating it).
+            client.send(pbx, "ACK", uri, _in_call(headers, final, f"{cseq} ACK", headers["Via"]))
+        challenge = final.headers.get("www-authenticate", "")
+        if final.status != 401 or not password or not challenge or authorization:
+            break
+        authorization = digest(user, password, method, uri, challenge)
+    return Attempt(replies), headers
+
+
+def _in_call(headers: dict[str, str], final: Reply, cseq: str, via: str) -> dict[str, str]:
+    keep = ("Max-Forwards", "From", "Call-ID")
+    return {
+        "Via": via,
+        **{k: headers[k] for k in keep},
+        "To": final.headers.get("to", ""),
+        "CSeq": cseq,
+    }
+
+
+def _first_headers(client: _Client, to: str, from_user: str, pbx_host: str) -> dict[str, str]:
+    source, port = client.source, client.port
+    return {
+        "Max-Forwards": "70",
+        "From": f"<sip:{from_user}@{source}>;tag={secrets.token_hex(4)}",
+        "To": f"<sip:{to}@{pbx_host}>",
+        "Call-ID": f"{secrets.token_hex(8)}@{source}",
+        "Contact": f"<sip:{from_user}@{source}:{port}>",
+    }
+
+
+@contextlib.asynccontextmanager
+async def answered_call(
+    source: str, pbx: tuple[str, int], to: str, from_user: str, timeout: float = 8.0
+) -> AsyncIterator[Dialog]:
+    """An INVITE that must be answered; the call is hung up (BYE) on leaving, unless the
+    test sent its own."""
+    async with _client(source) as client:
+        uri = f"sip:{to}@{pbx[0]}:{pbx[1]}"
+        headers = _first_headers(client, to, from_user, pbx[0])
+        attempt, sent = await _challenged(client, pbx, "INVITE", uri, headers, "", "", timeout)
+        assert attempt.final == 200, f"the INVITE was not answered: {attempt.statuses}"
+        answer = attempt.replies[-1]
+        target = re.search(r"<([^>]+)>", answer.headers.get("contact", ""))
+        remote = target.group(1) if target else uri
+        dialog = Dialog(
+            client,
+            pbx,
+            remote,
+            sent["From"],
+            answer.headers["to"],
+            sent["Call-ID"],
+            sent["Contact"],
+        )
+        client.send(pbx, "ACK", remote, _in_call(sent, answer, "1 ACK", client.via()))
+        try:
+            yield dialog
+        finally:
+            if not dialog.ended:
+                await dialog.bye()
+
+
 async def invite(
     source: str,
     pbx: tuple[str, int],
@@ -79,85 +247,41 @@ async def invite(
     """INVITE ``to`` at ``pbx`` from ``source`` (an address on this host) as ``from_user``;
     answers a digest challenge once when a ``password`` is given. A call that is answered
     after all is acknowledged and hung up at once (the test then fails on its status)."""
-    loop = asyncio.get_running_loop()
-    transport, sock = await loop.create_datagram_endpoint(_Socket, local_addr=(source, 0))
-    port = transport.get_extra_info("sockname")[1]
-    call_id, tag = f"{secrets.token_hex(8)}@{source}", secrets.token_hex(4)
-    uri = f"sip:{to}@{pbx[0]}:{pbx[1]}"
-    replies: list[Reply] = []
-    try:
-        authorization = ""
-        for cseq in (1, 2):
-            branch = f"z9hG4bK{secrets.token_hex(8)}"
-            headers = {
-                "Via": f"SIP/2.0/UDP {source}:{port};branch={branch};rport",
-                "Max-Forwards": "70",
-                "From": f"<sip:{from_user}@{source}>;tag={tag}",
-                "To": f"<sip:{to}@{pbx[0]}>",
-                "Call-ID": call_id,
-                "CSeq": f"{cseq} INVITE",
-                "Contact": f"<sip:{from_user}@{source}:{port}>",
-                **(extra or {}),
-            }
-            if authorization:
-                headers["Authorization"] = authorization
-            transport.sendto(_request("INVITE", uri, headers, _sdp(source)), pbx)
-            final = await _final(sock, replies, timeout)
-            # A final answer is acknowledged in the INVITE's own transaction (so the PBX
-            # stops repeating it); an answered call is ended at once, in one of its own.
-            _send(transport, pbx, "ACK", uri, headers, final, cseq, headers["Via"])
-            if final.status >= 200 and final.status < 300:
-                via = (
-                    headers["Via"].rsplit("branch=", 1)[0] + f"branch=z9hG4bK{secrets.token_hex(8)}"
-                )
-                _send(transport, pbx, "BYE", uri, headers, final, cseq + 1, via)
-            challenge = final.headers.get("www-authenticate", "")
-            if final.status != 401 or not password or not challenge or authorization:
-                break
-            authorization = digest(from_user, password, "INVITE", uri, challenge)
-        return Attempt(replies)
-    finally:
-        transport.close()
+    async with _client(source) as client:
+        uri = f"sip:{to}@{pbx[0]}:{pbx[1]}"
+        headers = {**_first_headers(client, to, from_user, pbx[0]), **(extra or {})}
+        attempt, sent = await _challenged(
+            client, pbx, "INVITE", uri, headers, from_user, password, timeout
+        )
+        if 200 <= attempt.final < 300:
+            answer, cseq = attempt.replies[-1], int(sent["CSeq"].split()[0])
+            client.send(pbx, "ACK", uri, _in_call(sent, answer, f"{cseq} ACK", client.via()))
+            client.send(pbx, "BYE", uri, _in_call(sent, answer, f"{cseq + 1} BYE", client.via()))
+        return attempt
 
 
-async def _final(sock: _Socket, replies: list[Reply], timeout: float) -> Reply:
-    async with asyncio.timeout(timeout):
-        while True:
-            reply = parse(await sock.inbox.get())
-            if reply is None:
-                continue
-            replies.append(reply)
-            if reply.status >= 200:
-                return reply
+async def register(
+    source: str, pbx: tuple[str, int], user: str, password: str = "", timeout: float = 8.0
+) -> Attempt:
+    """REGISTER as ``user`` with Expires 0: it authenticates like a phone but leaves no
+    contact behind (the phone the tests dial stays where it was)."""
+    async with _client(source) as client:
+        uri = f"sip:{pbx[0]}:{pbx[1]}"
+        headers = {**_first_headers(client, user, user, pbx[0]), "Expires": "0"}
+        headers["From"] = f"<sip:{user}@{pbx[0]}>;tag={secrets.token_hex(4)}"
+        attempt, _ = await _challenged(
+            client, pbx, "REGISTER", uri, headers, user, password, timeout
+        )
+        return attempt
 
 
-def _send(
-    transport: asyncio.DatagramTransport,
-    pbx: tuple[str, int],
-    method: str,
-    uri: str,
-    invite_headers: dict[str, str],
-    final: Reply,
-    cseq: int,
-    via: str,
-) -> None:
-    headers = {
-        "Via": via,
-        "Max-Forwards": "70",
-        "From": invite_headers["From"],
-        "To": final.headers.get("to", ""),
-        "Call-ID": invite_headers["Call-ID"],
-        "CSeq": f"{cseq} {method}",
-    }
-    transport.sendto(_request(method, uri, headers), pbx)
-
-
-def _request(method: str, uri: str, headers: dict[str, str], body: str = "") -> bytes:
-    lines = [f"{method} {uri} SIP/2.0", *(f"{k}: {v}" for k, v in headers.items())]
-    if body:
-        lines.append("Content-Type: application/sdp")
-    lines.append(f"Content-Length: {len(body.encode())}")
-    return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+async def options(source: str, pbx: tuple[str, int], timeout: float = 4.0) -> Attempt:
+    """An OPTIONS out of any call: whether anything answers SIP there."""
+    async with _client(source) as client:
+        uri = f"sip:{pbx[0]}:{pbx[1]}"
+        headers = _first_headers(client, "ping", "ping", pbx[0])
+        attempt, _ = await _challenged(client, pbx, "OPTIONS", uri, headers, "", "", timeout)
+        return attempt
 
 
 def _sdp(source: str) -> str:

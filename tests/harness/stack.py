@@ -76,6 +76,8 @@ def controller_settings(state: Path, ports: Ports) -> dict[str, object]:
         # could not be stored is tried again soon.
         "survey": {"timeout": 3.0},
         "recordings": {"retry_seconds": 2.0},
+        # A source that fails SIP authentication is blocked soon, and not for long.
+        "security": {"max_auth_failures": 6, "failure_window_seconds": 30, "block_seconds": 8},
     }
 
 
@@ -88,6 +90,7 @@ def tester_spec(state: Path, ports: Ports, password: str) -> InstanceSpec:
         bind_address="127.0.0.1",
         sip_port=ports.tester_sip,
         ari_port=ports.tester_ari,
+        ari_bind_address="127.0.0.1",
         rtp_start=ports.tester_rtp,
         rtp_end=ports.tester_rtp + 999,
         ari_user="tester",
