@@ -201,7 +201,9 @@ class _Compiler:
         follows_menu = isinstance(self.menu.node(node.next), model.MenuNode) and node.barge_in
         app = "Background" if follows_menu else "Playback"
         onward = self.destination(node.next)
-        lines = [f"exten => s,1,{app}({self.say(node.prompts)})"]
+        # A wrong key during the greeting is the menu's first try (its i and t count it).
+        first = "Set(FB_TRIES=1)" if follows_menu else "NoOp()"
+        lines = [f"exten => s,1,{first}", f" same => n,{app}({self.say(node.prompts)})"]
         holidays = sorted((d, h.prompt) for d, h in self.menu.hours.holidays.items() if h.prompt)
         if node.holiday_greeting and holidays:
             lines.append(" same => n,Set(FB_HOLIDAY=)")

@@ -124,7 +124,10 @@ def test_the_default_menu_compiles_to_its_first_level(tmp_path: Path) -> None:
     # The greeting barges into the main menu: its keys are the menu's.
     greeting = contexts["fallback-menu-greeting"]
     assert greeting.includes == ["fallback-menu-main"]
-    assert greeting.extensions["s"].apps()[0] == f"Background({say('greeting')})"
+    assert greeting.extensions["s"].apps()[:2] == [
+        "Set(FB_TRIES=1)",  # the menu's i and t count a wrong key in the greeting
+        f"Background({say('greeting')})",
+    ]
     assert 'ExecIf($["${FB_TODAY}" = "2027-02-06"]?Set(FB_HOLIDAY=holiday-spring-festival))' in (
         greeting.extensions["s"].apps()
     )
