@@ -169,6 +169,8 @@ async def test_a_supervisor_takes_over_then_ends_the_call(centre: Centre) -> Non
     caller = await centre.call("4", caller_id="13800001101")
     agent_leg = await centre.phones["1001"].wait_call(1, 30)
     record = await call_for(stack, "13800001101", 5)
+    # The phone rings before it answers: a takeover needs the conversation to exist.
+    await agent.wait_me(lambda m: m["state"] == "on-call", 10, "the agent on the call")
     await supervisor.post(f"/api/calls/{record.id}/supervise", {"mode": "takeover"})
     await centre.phones["9001"].wait_call(1, 15)
     # 拦截: the agent is cut out, the supervisor talks to the caller now.
