@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal
 
+from hotline.prometheus import header
+
 log = logging.getLogger(__name__)
 
 State = Literal["stopped", "running", "restarting", "finished", "failed"]
@@ -179,7 +181,7 @@ class Supervisor:
         )
         lines: list[str] = []
         for metric, kind, help_text, what in families:
-            lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
+            lines += header(metric, kind, help_text)
             for t in self._tasks.values():
                 value = int(t.state == "running") if what == "up" else getattr(t, what)
                 lines.append(f'{metric}{{task="{_label(t.name)}"}} {value}')

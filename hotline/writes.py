@@ -36,6 +36,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hotline.db import session_factory
+from hotline.prometheus import Sample, unlabelled
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class DbHealth:
         }
 
     def metrics_lines(self) -> list[str]:
-        families = (
+        families: tuple[Sample, ...] = (
             ("hotline_db_errors_total", "counter", "Database busy answers (retried).", self.errors),
             ("hotline_db_dropped_writes_total", "counter", "Writes given up.", self.dropped),
             ("hotline_db_pending_writes", "gauge", "Writes queued, not stored.", self.pending()),
@@ -131,14 +132,7 @@ class DbHealth:
                 int(not self.degraded),
             ),
         )
-        lines: list[str] = []
-        for metric, kind, help_text, value in families:
-            lines += [
-                f"# HELP {metric} {help_text}",
-                f"# TYPE {metric} {kind}",
-                f"{metric} {value}",
-            ]
-        return lines
+        return unlabelled(families)
 
 
 async def retrying(

@@ -29,6 +29,7 @@ from typing import IO, Any, Protocol
 
 from hotline.ari.errors import AriError
 from hotline.exposure import SecurityConfig
+from hotline.prometheus import Sample, unlabelled
 
 # A security event that is someone failing to authenticate (FailedACL: refused by an ACL
 # the admin set; our own blocks answer 403 without logging one).
@@ -360,7 +361,7 @@ class SipGuard:
         }
 
     def metrics_lines(self) -> list[str]:
-        families = (
+        families: tuple[Sample, ...] = (
             (
                 "hotline_sip_auth_failures_total",
                 "counter",
@@ -380,11 +381,4 @@ class SipGuard:
                 len(self.blocks.until),
             ),
         )
-        lines: list[str] = []
-        for metric, kind, help_text, value in families:
-            lines += [
-                f"# HELP {metric} {help_text}",
-                f"# TYPE {metric} {kind}",
-                f"{metric} {value}",
-            ]
-        return lines
+        return unlabelled(families)
