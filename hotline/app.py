@@ -24,6 +24,7 @@ import prompts.install
 import recordings.install
 import reports.install
 from acd.loader import load_acd
+from dialplan.compile import DialplanError, compile_fallback
 from hotline.ari.errors import ApplicationReplaced, AriError
 from hotline.ari.events import EventStream
 from hotline.ari.rest import AriRest
@@ -44,6 +45,7 @@ from hotline.supervisor import Supervisor
 from hotline.wiring import BackgroundTask, Feature, PbxControl, Wiring
 from hotline.writes import DbHealth, WriteBehind
 from ivr.loader import load_menu
+from ivr.model import Menu
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +76,11 @@ def pbx_spec(
     config: Config, secrets: Secrets, numbers: Sequence[str] | None = None
 ) -> InstanceSpec:
     """The PBX container as configured. The numbers it accepts from the carrier are the
-    menu's (read from the menu file unless given)."""
+    menu's (read from the menu file unless given); the fallback menu is compiled from it."""
     pbx = config.pbx
+    menu = load_menu(config.menu.file)
     if numbers is None:
-        numbers = list(load_menu(config.menu.file).numbers)
+        numbers = list(menu.numbers)
     agents = load_acd(config.acd.file).agents.values()
     extensions = sorted({desk for agent in agents for desk in agent.desks})  # own and listed
     return InstanceSpec(
@@ -101,8 +104,19 @@ def pbx_spec(
         numbers=tuple(numbers),
         phones=phone_passwords(config.state_dir, extensions),
         max_call_seconds=pbx.max_call_seconds,
+        fallback_menu=_fallback_menu(menu),
         extra_mounts={config.prompts_dir: PROMPTS_IN_CONTAINER},
     )
+
+
+def _fallback_menu(menu: Menu) -> str:
+    """The menu in dialplan; a menu the compiler refuses leaves the PBX without one (and
+    says why in the file and the log) rather than stopping the hotline."""
+    try:
+        return compile_fallback(menu)
+    except DialplanError as exc:
+        log.warning("no fallback menu: %s", exc)
+        return f"; no fallback menu: {' '.join(str(exc).split())}\n"
 
 
 def provide_services(wiring: Wiring) -> None:
@@ -143,7 +157,7 @@ class Controller:
             ari=ari,
             calls=CallStore(engine, writes),
             writes=writes,
-            pbx=PbxControl(accept_numbers=lambda numbers: self._accept_numbers(ari, numbers)),
+            pbx=PbxControl(menu_changed=lambda numbers: self._menu_changed(ari, numbers)),
         )
         registry = CallRegistry(
             ari, config.ari.app, wiring.calls, wiring.run_call, on_closed=wiring.closed
@@ -225,14 +239,15 @@ class Controller:
         wiring.health["sip_guard"] = guard.health
         wiring.metrics.append(guard.metrics_lines)
 
-    async def _accept_numbers(self, ari: AriRest, numbers: Sequence[str]) -> None:
-        """The menu's hotline numbers changed: update the PBX's carrier context."""
+    async def _menu_changed(self, ari: AriRest, numbers: Sequence[str]) -> None:
+        """A menu reload: the PBX's carrier context takes the menu's hotline numbers and
+        the fallback menu is compiled again (from the file just loaded)."""
         write_includes(pbx_spec(self.config, self.secrets, list(numbers)))
         try:
             await ari.reload_module("pbx_config.so")
-            log.info("the PBX now accepts %s", ", ".join(numbers))
+            log.info("dialplan rewritten; the PBX accepts %s", ", ".join(numbers))
         except AriError as exc:
-            log.error("numbers changed but the dialplan reload failed: %s", exc.message)
+            log.error("the menu changed but the dialplan reload failed: %s", exc.message)
 
     async def _listen(self, runner: web.AppRunner) -> None:
         http = self.config.http

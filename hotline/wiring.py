@@ -63,8 +63,9 @@ class BackgroundTask:
 class PbxControl:
     """What features may ask of the PBX the controller runs against."""
 
-    # The hotline numbers changed: rewrite the carrier context and reload the dialplan.
-    accept_numbers: Callable[[Sequence[str]], Awaitable[None]]
+    # The menu was reloaded: rewrite the carrier context (its hotline numbers) and the
+    # fallback menu, and reload the dialplan.
+    menu_changed: Callable[[Sequence[str]], Awaitable[None]]
 
 
 @dataclass

@@ -41,8 +41,7 @@ def install(wiring: Wiring) -> None:
 
     async def menu_changed(old: model.Menu, new: model.Menu) -> None:
         check_queues(new, acd_files.current)
-        if set(old.numbers) != set(new.numbers):
-            await wiring.pbx.accept_numbers(list(new.numbers))
+        await wiring.pbx.menu_changed(list(new.numbers))  # numbers and the fallback menu
 
     async def start() -> None:
         forget_stale_listening(config.recordings_dir)

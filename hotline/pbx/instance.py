@@ -61,6 +61,8 @@ class InstanceSpec:
     # Agents' phones: extension -> SIP password; they register as PJSIP endpoints.
     phones: dict[str, str] = field(default_factory=dict)
     max_call_seconds: int = 3600
+    # The menu compiled to dialplan for when the controller is away (empty: none).
+    fallback_menu: str = ""
     # ARI/HTTP listens on its own address, loopback (whatever SIP's is); a TLS listener
     # may be added beside it.
     ari_bind_address: str = "127.0.0.1"
@@ -115,6 +117,7 @@ def render_includes(spec: InstanceSpec) -> dict[str, str]:
             f"HOTLINE_PROMPTS = {PROMPTS_IN_CONTAINER}\n"
         ),
         "hotline-numbers.conf": numbers or "; no hotline numbers\n",
+        "fallback-menu.conf": spec.fallback_menu or "; no fallback menu\n",
         "phones.conf": "".join(_phone(ext, pw) for ext, pw in sorted(spec.phones.items()))
         or "; no agents' phones\n",
     }

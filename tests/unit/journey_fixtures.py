@@ -238,7 +238,7 @@ async def _controller(
 ) -> Journey:
     """One controller's wiring, as ``hotline.app`` makes it, started."""
 
-    async def no_pbx_numbers(_numbers: Sequence[str]) -> None:
+    async def no_pbx_dialplan(_numbers: Sequence[str]) -> None:
         return None
 
     calls = _Watched(engine, seen)
@@ -248,7 +248,7 @@ async def _controller(
         engine=engine,
         ari=fake,
         calls=calls,
-        pbx=PbxControl(accept_numbers=no_pbx_numbers),
+        pbx=PbxControl(menu_changed=no_pbx_dialplan),
         writes=DirectWrites(engine),
     )
     registry = CallRegistry(fake, config.ari.app, calls, wiring.run_call, wiring.closed)

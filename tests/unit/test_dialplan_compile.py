@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 from dialplan.compile import DialplanError, compile_fallback
+from hotline.app import pbx_spec
+from hotline.config import DEFAULT_MENU, load_config
+from hotline.pbx.instance import render_includes
+from hotline.secrets import ensure_secrets
 from ivr.loader import load_menu, parse_menu
 from ivr.model import HoursNode
 
@@ -233,3 +237,22 @@ def test_names_the_loader_never_makes_are_refused_too(tmp_path: Path) -> None:
         with pytest.raises(DialplanError) as refused:
             compile_fallback(bad)
         assert refused.value.details["kind"] == kind
+
+
+def test_the_pbx_gets_the_compiled_menu_and_a_refused_menu_leaves_it_none(
+    tmp_path: Path,
+) -> None:
+    """The menu file is compiled into the PBX's includes (fallback-menu.conf); one the
+    compiler refuses gives a comment saying why, and the hotline still starts."""
+    config = load_config(None, {"HOTLINE_STATE_DIR": str(tmp_path)})
+    written = render_includes(pbx_spec(config, ensure_secrets(tmp_path)))["fallback-menu.conf"]
+    assert "\n[fallback-menu]\n" in written and "[fallback-menu-main]" in written
+    menu_text = DEFAULT_MENU.read_text(encoding="utf-8")
+    assert "prompt: main-menu" in menu_text
+    unsafe = tmp_path / "menu.yaml"
+    unsafe.write_text(menu_text.replace("prompt: main-menu", "prompt: '${SHELL}'"), "utf-8")
+    config = load_config(
+        None, {"HOTLINE_STATE_DIR": str(tmp_path), "HOTLINE_MENU_FILE": str(unsafe)}
+    )
+    written = render_includes(pbx_spec(config, ensure_secrets(tmp_path)))["fallback-menu.conf"]
+    assert written.startswith("; no fallback menu:") and "\n[" not in written
