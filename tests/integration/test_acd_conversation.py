@@ -66,10 +66,12 @@ async def test_an_agent_picks_up_a_call_ringing_at_another(centre: Centre) -> No
 
 async def test_a_supervisor_listens_then_barges_in(centre: Centre) -> None:
     stack = centre.stack
-    await centre.agent("1001")
+    agent = await centre.agent("1001")
     supervisor = await centre.agent("9001", ready=False)
     caller = await centre.call("4", caller_id="13800000801")
     await centre.phones["1001"].wait_call(1, 30)
+    # The phone rings before the conversation exists: supervise only a call that has one.
+    await agent.wait_me(lambda m: m["state"] == "on-call", 10, "on the call")
     record = await call_for(stack, "13800000801", 5)
     await caller.start_sound(stack.prompt("repair-menu", "en"))  # the caller talks on
     # 监听: the supervisor's phone rings, and they hear the caller; the caller does not
