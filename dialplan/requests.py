@@ -8,11 +8,13 @@ caller of an outage to keep out a blacklisted one is the worse failure.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialplan.agi import AgiSession, Handler
+from hotline.config import Config
 from ivr.blacklist import Blacklist
 
 BLACKLISTED = "HOTLINE_BLACKLISTED"  # yes / no
@@ -30,6 +32,16 @@ def blacklist_check(blacklist: Blacklist) -> Handler:
     return check
 
 
-def fallback_requests(engine: AsyncEngine) -> Mapping[str, Handler]:
-    """Every request the fallback dialplan may ask, on the hotline's database."""
-    return {"blacklist-check": blacklist_check(Blacklist(engine))}
+class FallbackRequests:
+    """Every request the fallback dialplan may ask, on the hotline's database, and the
+    chores that go with them (``run``: one task, owned by the fallback service)."""
+
+    def __init__(self, config: Config, engine: AsyncEngine) -> None:
+        self.config = config
+        self.handlers: Mapping[str, Handler] = {
+            "blacklist-check": blacklist_check(Blacklist(engine)),
+        }
+
+    async def run(self) -> None:
+        """Until cancelled."""
+        await asyncio.Event().wait()

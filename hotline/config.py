@@ -222,6 +222,24 @@ class WatchmanConfig:
 
 
 @dataclass(frozen=True)
+class FallbackConfig:
+    """The FastAGI fallback (`hotline fallback`, dialplan.service): what the PBX's
+    dialplan asks while the controller is away."""
+
+    # FastAGI: where the PBX's dialplan connects (it runs on the host network).
+    host: str = "127.0.0.1"
+    port: int = field(default=4573, metadata=_check(_port))
+    # Its own /health and /metrics.
+    http_port: int = field(default=8082, metadata=_check(_port))
+    # The dialplan waits this long for an answer, then serves the caller without it.
+    request_timeout: float = field(default=1.5, metadata=_check(_positive))
+    # A fallback queue rings its agents' phones this long per round, and after
+    # max_wait seconds in all the caller is offered a voice message.
+    ring_seconds: int = field(default=20, metadata=_check(_at_least(5)))
+    max_wait: int = field(default=120, metadata=_check(_at_least(10)))
+
+
+@dataclass(frozen=True)
 class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     pbx: PbxConfig = field(default_factory=PbxConfig)
@@ -234,6 +252,7 @@ class Config:
     survey: SurveyConfig = field(default_factory=SurveyConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     watchman: WatchmanConfig = field(default_factory=WatchmanConfig)
+    fallback: FallbackConfig = field(default_factory=FallbackConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     # Secrets, database, generated PBX configuration, prompt audio, recordings.
     state_dir: Path = Path("var")
@@ -263,6 +282,11 @@ class Config:
         """Where whole-call recordings are kept (recordings.store_dir)."""
         store = self.recordings.store_dir
         return store if str(store) not in ("", ".") else self.state_dir / "recordings"
+
+    @property
+    def fallback_dir(self) -> Path:
+        """What the controller leaves for the FastAGI fallback (its snapshot)."""
+        return self.state_dir / "fallback"
 
     @property
     def recordings_dir(self) -> Path:

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialplan.agi import AgiSession, FastAgiServer
-from dialplan.requests import fallback_requests
+from dialplan.requests import FallbackRequests
+from hotline.config import Config
 from hotline.db import create_schema, make_engine
 from ivr.blacklist import Action, Blacklist
 
@@ -43,7 +44,7 @@ async def close_connections() -> AsyncIterator[None]:
 
 @pytest.fixture
 async def server(database: AsyncEngine) -> AsyncIterator[FastAgiServer]:
-    server = FastAgiServer(fallback_requests(database), request_timeout=1.0)
+    server = FastAgiServer(FallbackRequests(Config(), database).handlers, request_timeout=1.0)
     await server.start()
     yield server
     await server.close()
