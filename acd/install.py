@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from acd import cli
 from acd.callbacks import Callbacks
 from acd.engine import Acd
+from acd.fallback import SnapshotWriter
 from acd.http import AgentApi
 from acd.http_calls import CallsApi
 from acd.library import AcdLibrary
@@ -76,6 +77,11 @@ def install(wiring: Wiring) -> None:
 
     wiring.startup.append(start)
     wiring.tasks.append(BackgroundTask("acd", acd.run))
+    # Who was ready, for the FastAGI fallback while the controller is away.
+    snapshots = SnapshotWriter(
+        config.fallback_dir, lambda: files.current, acd, config.pbx.agent_dial
+    )
+    wiring.tasks.append(BackgroundTask("fallback-snapshot", snapshots.run))
     if config.acd.watch:
         wiring.tasks.append(BackgroundTask("acd-watch", files.watch))
 

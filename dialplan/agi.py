@@ -43,7 +43,8 @@ MAX_ENVIRONMENT = 200  # lines of the environment block; Asterisk sends about 25
 # A variable's name and value as we send them: what the dialplan reads, never anything
 # that could end the quoted argument or start another command.
 SAFE_VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.+-]{0,64}$")
+# Dial strings (PJSIP/7101@carrier&PJSIP/7102@carrier) and file paths are values too.
+SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.+@/&:-]{0,2048}$")
 _RESULT = re.compile(r"^(?P<code>\d{3})(?P<sep>[ -])(?P<rest>.*)$")
 _RESULT_VALUE = re.compile(r"result=(?P<value>-?\d+)(?:\s+\((?P<data>[^)]*)\))?")
 
@@ -74,6 +75,17 @@ class AgiSession:
         self._reader = reader
         self._writer = writer
         self.env: dict[str, str] = {}
+
+    @property
+    def args(self) -> list[str]:
+        """The arguments of ``AGI(url,arg1,arg2,...)``, in order (empty ones included)."""
+        found: list[str] = []
+        for number in range(1, MAX_ENVIRONMENT):
+            value = self.env.get(f"agi_arg_{number}")
+            if value is None:
+                return found
+            found.append(value)
+        return found
 
     @property
     def request(self) -> str:

@@ -1,9 +1,9 @@
 """The menu as Asterisk dialplan: the degraded menu the PBX plays when the controller is away.
 
 ``compile_fallback(menu)`` is pure: a loaded ``Menu`` in, ``extensions.conf`` text out, the
-same text for the same menu (contexts in a fixed order, keys sorted). Nothing of it runs
-yet: the PBX includes it and the FastAGI layer sends callers to ``[fallback-menu]`` in the
-later work of issue 16.
+same text for the same menu (contexts in a fixed order, keys sorted). ``[fallback]`` (in
+``asterisk-conf/extensions.conf``) sends callers here once the FastAGI fallback
+(``dialplan.requests``) has screened them and opened their record.
 
 What the fallback keeps of the menu, and why:
 
@@ -21,8 +21,9 @@ What the fallback keeps of the menu, and why:
   when the next node is a menu, the play context includes the menu's, so a key pressed
   during the greeting is the menu's key (barge-in across the two).
 - ``language`` nodes set ``HOTLINE_LANG``; ``hangup`` says its prompt and hangs up.
-- ``queue`` nodes go to ``[fallback-queue-<queue>]``; the later work rings agents there
-  (for now each says what the static fallback says).
+- ``queue`` nodes go to ``[fallback-queue-<queue>]``: the FastAGI fallback names the
+  phones of the agents who were ready (the controller's snapshot), which ring together in
+  rounds with music on hold until the queue's longest wait; then a voice message.
 - what needs the controller is passed over along the path a caller without it should
   take: ``input`` goes on to its ``next`` (the agent asks for the number), ``verify`` to
   the person of ``defaults.agent`` (no PIN can be checked, so nothing verified is
@@ -30,7 +31,8 @@ What the fallback keeps of the menu, and why:
   ``transfer`` to its
   ``on_fail`` (no outside leg without the controller's outbound policy: no toll fraud
   through the fallback), ``leave-message`` and ``callback-request`` to
-  ``[fallback-message]`` (filled by the later work with ``Record``).
+  ``[fallback-message]``: ``Record`` after the beep, up to ``#``, silence or the
+  menu's longest message; the FastAGI fallback indexes it and files a callback.
 
 Prompts are played in the caller's language: ``HOTLINE_LANG`` when it is set (by a
 ``language`` node), otherwise both, the menu's language first (Mandarin, then English
@@ -77,9 +79,10 @@ def queue_context(queue: str) -> str:
     return f"fallback-queue-{_safe('queue', queue)}"
 
 
-def compile_fallback(menu: model.Menu) -> str:
-    """The fallback menu's dialplan for ``menu``; raises ``DialplanError`` on an unsafe name."""
-    return _Compiler(menu).text()
+def compile_fallback(menu: model.Menu, message_silence: int = 5) -> str:
+    """The fallback menu's dialplan for ``menu``; raises ``DialplanError`` on an unsafe name.
+    ``message_silence``: seconds of silence that end a voice message (menu.message_silence)."""
+    return _Compiler(menu, message_silence).text()
 
 
 def _safe(what: str, name: str) -> str:
@@ -94,8 +97,9 @@ def _safe(what: str, name: str) -> str:
 
 
 class _Compiler:
-    def __init__(self, menu: model.Menu) -> None:
+    def __init__(self, menu: model.Menu, message_silence: int) -> None:
         self.menu = menu
+        self.message_silence = max(0, int(message_silence))
         self.languages = (menu.language, *(lang for lang in LANGUAGES if lang != menu.language))
         if not SAFE_TIMEZONE.match(menu.hours.timezone):
             raise DialplanError(
@@ -122,8 +126,8 @@ class _Compiler:
         blocks = ["\n".join(header), _block(ENTRY, entry)]
         blocks += [_block(name, self.contexts[name]) for name in sorted(self.contexts)]
         for queue in sorted(self.queues):
-            blocks.append(_block(queue_context(queue), self._placeholder()))
-        blocks.append(_block(MESSAGE, self._placeholder()))
+            blocks.append(_block(queue_context(queue), self._queue(queue)))
+        blocks.append(_block(MESSAGE, self._message()))
         return "\n\n".join(blocks) + "\n"
 
     # --- where a node leads -----------------------------------------------------------------
@@ -244,10 +248,46 @@ class _Compiler:
             ]
         return lines
 
-    def _placeholder(self) -> list[str]:
-        """What the static fallback does, until the later work fills the context."""
+    def _queue(self, queue: str) -> list[str]:
+        """Ring the phones the FastAGI fallback names (who was ready) in rounds, with
+        music on hold, until the longest wait; then a voice message. No answer from the
+        fallback: the static layer rings every phone."""
+        agi = f"AGI(${{HOTLINE_FALLBACK_AGI}}/queue,{queue},${{HOTLINE_CALL}})"
         return [
-            f"exten => s,1,Playback({self.say(['service-unavailable'], both=True)})",
+            f"exten => s,1,Set(FB_QUEUE={queue})",
+            " same => n,Set(FB_QUEUED_AT=)",
+            f" same => n,{agi}",
+            ' same => n,GotoIf($["${FB_QUEUED_AT}" = ""]?fallback-static,s,ring)',
+            ' same => n,GotoIf($["${FB_DIAL}" = ""]?busy)',
+            f" same => n,Playback({self.say(['transferring'])})",
+            " same => n(ring),Dial(${FB_DIAL},${FB_RING},m(${FB_MUSIC}))",
+            ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?talked)',
+            # Phones that cannot ring at all: hold a little rather than dial in a loop.
+            ' same => n,ExecIf($["${DIALSTATUS}" != "NOANSWER"]?MusicOnHold(${FB_MUSIC},3))',
+            " same => n,GotoIf($[${EPOCH} < ${FB_WAIT_UNTIL}]?ring)",
+            " same => n(busy),Set(FB_MAX_WAIT_AT=${EPOCH})",
+            f" same => n,Playback({self.say(['agents-busy'])})",
+            f" same => n,Goto({MESSAGE},s,1)",
+            " same => n(talked),Set(FB_AGENT_HUNG_UP=yes)",
+            " same => n,Hangup()",
+        ]
+
+    def _message(self) -> list[str]:
+        """A voice message (the beep, up to # or silence); the FastAGI fallback indexes it
+        and files a callback when the call ends (``call-end``)."""
+        nodes = [n for n in self.menu.nodes.values() if isinstance(n, model.MessageNode)]
+        longest = nodes[0].max_seconds if nodes else 120
+        prompt = nodes[0].prompt if nodes else "leave-message"
+        return [
+            'exten => s,1,GotoIf($["${HOTLINE_CALL}" = ""]?none)',
+            " same => n,Set(FB_MESSAGE=messages/${HOTLINE_CALL})",
+            f" same => n,Playback({self.say([prompt])})",
+            " same => n,Set(FB_MESSAGE_AT=${EPOCH})",
+            " same => n,Record(${HOTLINE_RECORDINGS}/${FB_MESSAGE}.wav,"
+            f"{self.message_silence},{longest},k)",
+            f" same => n,Playback({self.say(['message-saved'])})",
+            " same => n,Hangup()",
+            f" same => n(none),Playback({self.say(['service-unavailable'], both=True)})",
             " same => n,Hangup()",
         ]
 

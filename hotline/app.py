@@ -38,7 +38,13 @@ from hotline.exposure import ari_http_address, ari_tls
 from hotline.http import AccessLog, make_http_app
 from hotline.outbound import OutboundPolicy
 from hotline.pbx.guard import BLOCKED_INCLUDE, SipGuard
-from hotline.pbx.instance import PROMPTS_IN_CONTAINER, InstanceSpec, TlsListener, write_includes
+from hotline.pbx.instance import (
+    PROMPTS_IN_CONTAINER,
+    InstanceSpec,
+    TlsListener,
+    host_port,
+    write_includes,
+)
 from hotline.secrets import Secrets, phone_passwords
 from hotline.services import OUTBOUND
 from hotline.supervisor import Supervisor
@@ -104,16 +110,25 @@ def pbx_spec(
         numbers=tuple(numbers),
         phones=phone_passwords(config.state_dir, extensions),
         max_call_seconds=pbx.max_call_seconds,
-        fallback_menu=_fallback_menu(menu),
+        fallback_menu=_fallback_menu(menu, config.menu.message_silence),
+        fallback_agi=f"agi://{host_port(_local(config.fallback.host), config.fallback.port)}",
+        all_phones="&".join(
+            pbx.agent_dial.format(target=a.extension) for a in agents if a.extension
+        ),
         extra_mounts={config.prompts_dir: PROMPTS_IN_CONTAINER},
     )
 
 
-def _fallback_menu(menu: Menu) -> str:
+def _local(host: str) -> str:
+    """Where the PBX (on this host's network) reaches a service listening on ``host``."""
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+def _fallback_menu(menu: Menu, message_silence: int) -> str:
     """The menu in dialplan; a menu the compiler refuses leaves the PBX without one (and
     says why in the file and the log) rather than stopping the hotline."""
     try:
-        return compile_fallback(menu)
+        return compile_fallback(menu, message_silence)
     except DialplanError as exc:
         log.warning("no fallback menu: %s", exc)
         return f"; no fallback menu: {' '.join(str(exc).split())}\n"

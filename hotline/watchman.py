@@ -43,7 +43,12 @@ import aiohttp
 
 from hotline.ari.errors import AriError, AriNotFound
 from hotline.ari.rest import AriRest
-from hotline.calls.registry import FALLBACK_CONTEXT, HANDED_TO_FALLBACK, LEG_PREFIX
+from hotline.calls.registry import (
+    BRIDGE_PREFIX,
+    FALLBACK_CONTEXT,
+    HANDED_TO_FALLBACK,
+    LEG_PREFIX,
+)
 from hotline.calls.store import CallStore
 from hotline.calls.timeline import Kind
 from hotline.config import Config, WatchmanConfig
@@ -198,6 +203,7 @@ class Watchman:
         channel = action.channel_id
         try:
             if action.move is Move.FALLBACK:
+                await self._tell_fallback(channel)
                 await self.ari.continue_in_dialplan(channel, FALLBACK_CONTEXT, "s", 1)
             else:
                 await self.ari.hangup(channel)
@@ -213,6 +219,25 @@ class Watchman:
         else:
             log.warning("watchman: leg %s hung up (on its own, no controller)", channel)
             self.hung_up.append(channel)
+
+    async def _tell_fallback(self, channel_id: str) -> None:
+        """The FastAGI fallback goes on with the caller's record (``HOTLINE_CALL``) in their
+        language; the call's bridge goes (its recording ends there: the fallback records
+        the rest), else nobody would ever remove it once the fallback closes the call."""
+        if self.store is None:
+            return
+        try:
+            record = await self.store.by_channel(channel_id)
+        except Exception as exc:  # the caller goes all the same, as a new fallback call
+            log.warning("watchman: no record of %s for the fallback: %r", channel_id, exc)
+            return
+        if record is None or record.ended_at is not None:
+            return
+        with contextlib.suppress(AriError):
+            await self.ari.set_variable(channel_id, "HOTLINE_CALL", record.id)
+            await self.ari.set_variable(channel_id, "HOTLINE_LANG", record.language or "")
+        with contextlib.suppress(AriError):
+            await self.ari.destroy_bridge(f"{BRIDGE_PREFIX}{record.id}")
 
     async def _record(self, channel_id: str, away_for: float) -> None:
         """Mark the caller's open call record; the controller closes it when back."""

@@ -36,6 +36,9 @@ FALLBACK_CONTEXT = "fallback"
 # The state the watchman (hotline.watchman) gives the record of a caller it handed to the
 # fallback while no controller was up; closing that call, reconcile makes it the disposition.
 HANDED_TO_FALLBACK = "fallback"
+# The state of a record the FastAGI fallback (dialplan.requests) serves: that process
+# closes it; a returning controller leaves it alone (never pulled back mid-call).
+SERVED_BY_FALLBACK = "fallback-agi"
 # Channels a call places itself (an agent's phone, an outside number) carry this prefix
 # and the app argument "leg": their events go to the call that placed them, and
 # reconciliation never mistakes them for callers.
@@ -177,6 +180,8 @@ class CallRegistry:
             call.channel.deliver(Event(RESYNC if channel_id in live else GONE, {}))
         open_by_channel = {r.channel_id: r for r in await self.store.open_calls()}
         for channel_id, record in open_by_channel.items():
+            if record.state == SERVED_BY_FALLBACK:
+                continue
             if channel_id not in live and channel_id not in self.calls:
                 # Off the reconcile: its record may wait on a busy database, and events
                 # of the new connection are not dispatched until reconcile returns.

@@ -109,10 +109,12 @@ class CallStore:
         await self._writes.write(op, what=f"update call {call_id}")
 
     async def log(self, call_id: str, kind: Kind, **data: Any) -> None:
+        await self.log_at(call_id, kind, now(), **data)
+
+    async def log_at(self, call_id: str, kind: Kind, at: datetime, **data: Any) -> None:
+        """An event that happened at ``at`` (the fallback tells a call's events at its end)."""
         what = f"log {kind} of call {call_id}"
-        await add_row(
-            self._writes, CallEvent, what, call_id=call_id, at=now(), kind=kind, data=data
-        )
+        await add_row(self._writes, CallEvent, what, call_id=call_id, at=at, kind=kind, data=data)
 
     async def add_key(self, call_id: str, digit: str) -> None:
         at = now()

@@ -23,6 +23,10 @@ from hotline.pbx.guard import BLOCKED_INCLUDE, NO_BLOCKS
 from hotline.pbx.podman import Podman
 
 PROMPTS_IN_CONTAINER = "/var/lib/hotline/prompts"
+# The static layer (the PBX alone) rings every agent's phone this long.
+STATIC_RING_SECONDS = 60
+# Folders the dialplan records into (MixMonitor and Record do not make them).
+RECORDING_FOLDERS = ("calls", "messages")
 RECORDINGS_IN_CONTAINER = "/var/spool/asterisk/recording"
 LOGS_IN_CONTAINER = "/var/log/asterisk"
 TLS_IN_CONTAINER = "/etc/hotline-tls"
@@ -63,6 +67,10 @@ class InstanceSpec:
     max_call_seconds: int = 3600
     # The menu compiled to dialplan for when the controller is away (empty: none).
     fallback_menu: str = ""
+    # Where the dialplan asks the FastAGI fallback (agi://host:port), and every agent's
+    # phone for the static layer (Dial strings joined by &).
+    fallback_agi: str = ""
+    all_phones: str = ""
     # ARI/HTTP listens on its own address, loopback (whatever SIP's is); a TLS listener
     # may be added beside it.
     ari_bind_address: str = "127.0.0.1"
@@ -115,6 +123,10 @@ def render_includes(spec: InstanceSpec) -> dict[str, str]:
         "globals.conf": (
             f"HOTLINE_APP = {spec.app}\nHOTLINE_MAX_CALL_SECONDS = {spec.max_call_seconds}\n"
             f"HOTLINE_PROMPTS = {PROMPTS_IN_CONTAINER}\n"
+            f"HOTLINE_RECORDINGS = {RECORDINGS_IN_CONTAINER}\n"
+            f"HOTLINE_FALLBACK_AGI = {spec.fallback_agi}\n"
+            f"HOTLINE_ALL_PHONES = {spec.all_phones}\n"
+            f"HOTLINE_STATIC_RING = {STATIC_RING_SECONDS}\n"
         ),
         "hotline-numbers.conf": numbers or "; no hotline numbers\n",
         "fallback-menu.conf": spec.fallback_menu or "; no fallback menu\n",
@@ -153,6 +165,8 @@ def _phone(extension: str, password: str) -> str:
 def write_includes(spec: InstanceSpec) -> None:
     spec.etc_dir.mkdir(parents=True, exist_ok=True)
     spec.recordings_dir.mkdir(parents=True, exist_ok=True)
+    for folder in RECORDING_FOLDERS:
+        (spec.recordings_dir / folder).mkdir(exist_ok=True)
     spec.log_dir.mkdir(parents=True, exist_ok=True)
     for name, text in render_includes(spec).items():
         path = spec.etc_dir / name

@@ -156,7 +156,29 @@ def test_the_default_menu_compiles_to_its_first_level(tmp_path: Path) -> None:
     assert {c for c in contexts if c.startswith("fallback-queue-")} == {
         f"fallback-queue-{q}" for q in ("install", "repair", "general", "complaints")
     }
-    assert "Dial(" not in text
+    # Nothing dials a number of its own: only the phones the FastAGI fallback names.
+    assert re.findall(r"Dial\([^,]*", text) == ["Dial(${FB_DIAL}"] * 4
+
+
+def test_a_queue_rings_the_named_phones_in_rounds_then_takes_a_message() -> None:
+    contexts = parse(compile_fallback(load_menu(DEFAULT), message_silence=5))
+    queue = contexts["fallback-queue-repair"].extensions["s"]
+    assert queue.apps()[:3] == [
+        "Set(FB_QUEUE=repair)",
+        "Set(FB_QUEUED_AT=)",
+        "AGI(${HOTLINE_FALLBACK_AGI}/queue,repair,${HOTLINE_CALL})",
+    ]
+    # No answer from the FastAGI fallback: the static layer rings every phone.
+    assert "?fallback-static,s,ring)" in queue.apps()[3]
+    assert queue.at("ring") == "Dial(${FB_DIAL},${FB_RING},m(${FB_MUSIC}))"
+    assert "GotoIf($[${EPOCH} < ${FB_WAIT_UNTIL}]?ring)" in queue.apps()
+    assert queue.at("busy") == "Set(FB_MAX_WAIT_AT=${EPOCH})"
+    assert queue.at("talked") == "Set(FB_AGENT_HUNG_UP=yes)"
+    assert "Goto(fallback-message,s,1)" in queue.apps()
+    message = contexts["fallback-message"].extensions["s"].apps()
+    # The default menu's message: 120 s at most, ended by 5 s of silence; kept on hang-up.
+    assert "Record(${HOTLINE_RECORDINGS}/${FB_MESSAGE}.wav,5,120,k)" in message
+    assert message[1] == "Set(FB_MESSAGE=messages/${HOTLINE_CALL})"
 
 
 def test_tries_then_on_fail_with_the_menus_prompts(small: dict[str, Context]) -> None:
@@ -184,7 +206,11 @@ def test_keys_lead_to_queues_and_zero_to_a_person(small: dict[str, Context]) -> 
     assert top["1"].apps() == ["Goto(fallback-queue-general,s,1)"]  # no PIN: a person
     assert top["*"].apps() == ["Goto(fallback-menu-top,s,prompt)"]
     queue = small["fallback-queue-sales"].extensions["s"].apps()
-    assert queue == [f"Playback({both('service-unavailable')})", "Hangup()"]
+    assert queue[2] == "AGI(${HOTLINE_FALLBACK_AGI}/queue,sales,${HOTLINE_CALL})"
+    # A menu without a message node still takes messages, with the catalogue's prompt.
+    message = small["fallback-message"].extensions["s"].apps()
+    assert f"Playback({say('leave-message')})" in message
+    assert "Record(${HOTLINE_RECORDINGS}/${FB_MESSAGE}.wav,5,120,k)" in message
 
 
 def test_hours_close_on_closed_holidays_by_full_date(small: dict[str, Context]) -> None:
