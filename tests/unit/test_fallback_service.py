@@ -1,11 +1,14 @@
 """``hotline fallback`` (dialplan.service): the FastAGI server, its /health and /metrics on
-real sockets, spoken to as Asterisk speaks; taken ports; a bounded stop."""
+real sockets, spoken to as Asterisk speaks; taken ports; a bounded stop; the command."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -22,6 +25,7 @@ from hotline.errors import SetupError
 from ivr.blacklist import Action, Blacklist
 
 DEADLINE = 5.0  # seconds for any one step; the service answers in milliseconds
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def config_in(state: Path, **fallback: Any) -> Config:
@@ -48,6 +52,12 @@ def taken_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield int(sock.getsockname()[1])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def get(url: str) -> tuple[int, str]:
@@ -178,3 +188,40 @@ async def test_serve_fallback_runs_until_stop(tmp_path: Path) -> None:
     assert agi.startswith("127.0.0.1:") and http.startswith("127.0.0.1:")
     with pytest.raises(OSError):  # it stopped listening on the way out
         await asyncio.open_connection(*agi.split(":"))
+
+
+async def test_the_command_says_where_it_listens_stops_on_sigterm_and_refuses_a_taken_port(
+    tmp_path: Path,
+) -> None:
+    agi, http = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env |= {
+        "HOTLINE_STATE_DIR": str(tmp_path),
+        "HOTLINE_FALLBACK_PORT": str(agi),
+        "HOTLINE_FALLBACK_HTTP_PORT": str(http),
+    }
+    argv = [sys.executable, "-m", "hotline", "fallback"]
+    pipe = asyncio.subprocess.PIPE
+    first = await asyncio.create_subprocess_exec(
+        *argv, env=env, cwd=ROOT, stdout=pipe, stderr=asyncio.subprocess.STDOUT
+    )
+    assert first.stdout is not None
+    try:
+        async with asyncio.timeout(20):
+            while b"fallback serving FastAGI" not in (line := await first.stdout.readline()):
+                assert line, "hotline fallback ended before it served"
+        assert f"on 127.0.0.1:{agi} (health: http://127.0.0.1:{http}/health)" in line.decode()
+        second = await asyncio.create_subprocess_exec(*argv, env=env, cwd=ROOT, stderr=pipe)
+        async with asyncio.timeout(20):
+            _, err = await second.communicate()
+        assert second.returncode == 2
+        assert f"port {agi}/tcp" in err.decode() and "fallback.port" in err.decode()
+        first.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(DEADLINE):
+            rest = await first.stdout.read()
+            assert await first.wait() == 0
+        assert b"fallback stopped" in rest and b"Traceback" not in rest
+    finally:
+        if first.returncode is None:
+            first.kill()
+            await first.wait()
