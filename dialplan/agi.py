@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -47,6 +48,10 @@ SAFE_VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.+@/&:-]{0,2048}$")
 _RESULT = re.compile(r"^(?P<code>\d{3})(?P<sep>[ -])(?P<rest>.*)$")
 _RESULT_VALUE = re.compile(r"result=(?P<value>-?\d+)(?:\s+\((?P<data>[^)]*)\))?")
+# How a request ended, as /metrics counts it. A connection cancelled by ``close`` is not
+# counted: the process is stopping.
+OUTCOMES = ("answered", "hangup", "failed", "timeout")
+UNKNOWN_REQUEST = "unknown"  # any name no handler has: the label's values stay bounded
 
 
 class AgiError(HotlineError):
@@ -163,7 +168,18 @@ class FastAgiServer:
         self._timeout = request_timeout
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
-        self.served = 0  # requests answered in full, for /metrics later
+        self.served = 0  # requests answered in full
+        # (request, outcome) -> count; a request no handler has counts as UNKNOWN_REQUEST.
+        self.outcomes: Counter[tuple[str, str]] = Counter()
+
+    @property
+    def requests(self) -> list[str]:
+        """The requests this server answers, by name."""
+        return sorted(self._handlers)
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
 
     @property
     def port(self) -> int:
@@ -199,22 +215,31 @@ class FastAgiServer:
         assert task is not None
         self._connections.add(task)
         session = AgiSession(reader, writer)
+        outcome = ""
         try:
             async with asyncio.timeout(self._timeout):
                 await session.read_environment()
                 await self._serve(session)
             self.served += 1
+            outcome = "answered"
         except TimeoutError:
+            outcome = "timeout"
             log.warning("FastAGI %r: no answer within %.1f s", session.request, self._timeout)
         except AgiHangup:
+            outcome = "hangup"
             log.info("FastAGI %r: the caller hung up", session.request)
         except (AgiError, OSError) as failed:
+            outcome = "failed"
             log.warning("FastAGI %r failed: %s", session.request, failed)
         except Exception:  # a handler's bug must not end the server; the call goes on
+            outcome = "failed"
             log.exception("FastAGI %r: the handler failed", session.request)
         finally:
             self._connections.discard(task)
             writer.close()
+            if outcome:
+                known = session.request in self._handlers
+                self.outcomes[(session.request if known else UNKNOWN_REQUEST, outcome)] += 1
 
     async def _serve(self, session: AgiSession) -> None:
         handler = self._handlers.get(session.request)

@@ -25,6 +25,7 @@ import recordings.install
 import reports.install
 from acd.loader import load_acd
 from dialplan.compile import DialplanError, compile_fallback
+from dialplan.service import serve_fallback
 from hotline.ari.errors import ApplicationReplaced, AriError
 from hotline.ari.events import EventStream
 from hotline.ari.rest import AriRest
@@ -132,6 +133,14 @@ def _fallback_menu(menu: Menu, message_silence: int) -> str:
     except DialplanError as exc:
         log.warning("no fallback menu: %s", exc)
         return f"; no fallback menu: {' '.join(str(exc).split())}\n"
+
+
+async def run_fallback(
+    config: Config, stop: asyncio.Event, on_listening: Callable[[str, str], None]
+) -> None:
+    """``hotline fallback``: the FastAGI fallback until ``stop`` (``dialplan.service``);
+    ``on_listening(agi_address, http_address)`` once it serves."""
+    await serve_fallback(config, stop, on_listening)
 
 
 def provide_services(wiring: Wiring) -> None:

@@ -13,7 +13,15 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from hotline.app import ASTERISK_CONF, Controller, command_sets, pbx_spec, prepare_pbx
+from hotline import status
+from hotline.app import (
+    ASTERISK_CONF,
+    Controller,
+    command_sets,
+    pbx_spec,
+    prepare_pbx,
+    run_fallback,
+)
 from hotline.commands import Subparsers, say
 from hotline.config import Config, load_config
 from hotline.errors import HotlineError
@@ -63,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_pbx_commands(sub)
     for add_commands in command_sets():
         add_commands(sub)
+    status.add_commands(sub)
     check = sub.add_parser("config", help="show the effective configuration")
     check.add_argument("action", choices=["check"])
     check.set_defaults(handler=cmd_config)
@@ -72,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
 def _add_pbx_commands(sub: Subparsers) -> None:
     run = sub.add_parser(
         "run",
-        help="start the PBX and the controller (started again if it dies); Ctrl-C stops both",
+        help="start the PBX, the controller and the FastAGI fallback (each started again if "
+        "it dies); Ctrl-C stops them all",
     )
     run.set_defaults(handler=cmd_run)
 
@@ -90,6 +100,12 @@ def _add_pbx_commands(sub: Subparsers) -> None:
     )
     serve.set_defaults(handler=cmd_serve)
 
+    fallback = sub.add_parser(
+        "fallback",
+        help="answer the fallback dialplan's FastAGI requests (hotline run does this)",
+    )
+    fallback.set_defaults(handler=cmd_fallback)
+
     pbx = sub.add_parser("pbx", help="the PBX container")
     pbx.add_argument("action", choices=["up", "down", "status", "logs", "cli", "image"])
     pbx.add_argument("-x", "--execute", default="", help="with cli: run one CLI command")
@@ -104,19 +120,35 @@ def cmd_serve(args: argparse.Namespace, config: Config, environ: Mapping[str, st
 
 
 def cmd_run(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
-    """The PBX, and the controller as a child process (``hotline serve``) kept by
-    ``hotline.keeper``, with the watchman beside it; the PBX stays up until we stop."""
+    """The PBX, and two child processes each kept by its own ``hotline.keeper``: the
+    controller (``hotline serve``) and the FastAGI fallback (``hotline fallback``), with
+    the watchman beside them; the PBX stays up until we stop. The controller's end ends
+    ``hotline run``; the fallback's does not (the controller serves on)."""
     secrets = ensure_secrets(config.state_dir)
     instance = Instance(pbx_spec(config, secrets), Podman(environ), say)
-    restarts = RestartPolicy(config.watchman.restarts, config.watchman.restart_window)
+    settings = config.watchman
 
     async def run() -> int:
         prepare_pbx(config)
         probe = HealthProbe(health_url(config))
-        keeper = Keeper(_serve_argv(args), environ, probe, restarts)
+        keeper = Keeper(
+            _child_argv(args, "serve"),
+            environ,
+            probe,
+            RestartPolicy(settings.restarts, settings.restart_window),
+        )
+        fallback_probe = HealthProbe(status.fallback_health_url(config))
+        fallback = Keeper(
+            _child_argv(args, "fallback"),
+            environ,
+            fallback_probe,
+            RestartPolicy(settings.restarts, settings.restart_window),
+            name="fallback",
+            ready=lambda health: bool((health.get("agi") or {}).get("listening")),
+        )
         stop = asyncio.Event()
-        # Ctrl-C (the controller, in our process group, gets it too) or SIGTERM: the
-        # controller stops gracefully first, then the PBX is removed.
+        # Ctrl-C (the children, in our process group, get it too) or SIGTERM: the
+        # controller and the fallback stop gracefully first, then the PBX is removed.
         with _stop_on_signals(stop):
             try:
                 await instance.up()
@@ -124,15 +156,20 @@ def cmd_run(args: argparse.Namespace, config: Config, environ: Mapping[str, str]
                     return 0
                 async with open_watchman(config, secrets.ari_password) as watching:
                     watch = asyncio.create_task(watching.run(stop), name="watchman")
+                    keep_fallback = asyncio.create_task(
+                        fallback.run(stop, on_ready=lambda: None), name="fallback-keeper"
+                    )
                     try:
                         return await keeper.run(
                             stop, on_ready=lambda: _print_call_in(config, instance.spec.numbers)
                         )
                     finally:
-                        stop.set()  # the watchman stops with the controller
+                        stop.set()  # the watchman and the fallback stop with the controller
                         await watch
+                        await keep_fallback
             finally:
                 await probe.close()
+                await fallback_probe.close()
                 await instance.down()
 
     return asyncio.run(run())
@@ -155,12 +192,27 @@ def cmd_watch(args: argparse.Namespace, config: Config, environ: Mapping[str, st
     return 0
 
 
-def _serve_argv(args: argparse.Namespace) -> list[str]:
-    """``hotline serve`` with this command's options (the environment is inherited)."""
+def cmd_fallback(args: argparse.Namespace, config: Config, environ: Mapping[str, str]) -> int:
+    def listening(agi: str, http: str) -> None:
+        # The line `hotline run`'s reader and the test harness wait for.
+        say(f"fallback serving FastAGI on {agi} (health: http://{http}/health)")
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        with _stop_on_signals(stop):
+            await run_fallback(config, stop, listening)
+        say("fallback stopped")
+
+    asyncio.run(serve())
+    return 0
+
+
+def _child_argv(args: argparse.Namespace, command: str) -> list[str]:
+    """``hotline <command>`` with this command's options (the environment is inherited)."""
     options = ["--config", args.config] if args.config else []
     if args.verbose:
         options.append("-v")
-    return [sys.executable, "-m", "hotline", *options, "serve"]
+    return [sys.executable, "-m", "hotline", *options, command]
 
 
 @contextlib.contextmanager
@@ -191,7 +243,9 @@ def _print_call_in(config: Config, numbers: Sequence[str]) -> None:
         f"from {pbx.carrier_match} (the carrier trunk; numbers: {', '.join(numbers)})\n"
         f"    e.g. a softphone on this machine: account without registration, "
         f"server {pbx.bind_address}:{pbx.sip_port}, dial {numbers[0]}\n"
-        f"    health: http://{config.http.host}:{config.http.port}/health\n"
+        f"    health: http://{config.http.host}:{config.http.port}/health "
+        f"(the FastAGI fallback's: {status.fallback_health_url(config)}; "
+        f"hotline status says which serves)\n"
         f"    Ctrl-C stops the controller and the PBX.",
         flush=True,
     )

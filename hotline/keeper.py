@@ -14,6 +14,10 @@ configuration or set-up error, another controller took the app: starting again w
 help), one that never became ready at the first start. Restarts are bounded
 (``RestartPolicy``); past the bound ``hotline run`` keeps the PBX up, so that callers still
 hear the fallback, until it is stopped.
+
+The FastAGI fallback (``hotline fallback``) is kept the same way by a keeper of its own,
+named ``fallback``: the two are independent, so a controller's crash and restarts leave
+the fallback serving, and a fallback that cannot run leaves the controller alone.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hotline.watchman import Probe
 
@@ -57,6 +61,11 @@ class RestartPolicy:
         return 0.0 if recent == 1 else min(MAX_DELAY, 2.0 ** (recent - 2))
 
 
+def ari_connected(health: dict[str, Any]) -> bool:
+    """The controller is ready once its /health says ARI is connected."""
+    return bool((health.get("ari") or {}).get("connected"))
+
+
 def exit_reason(code: int) -> str:
     if code < 0:
         try:
@@ -86,22 +95,29 @@ class Keeper:
         env: Mapping[str, str],
         probe: Probe,
         policy: RestartPolicy,
+        name: str = "controller",
+        ready: Callable[[dict[str, Any]], bool] = ari_connected,
     ) -> None:
+        """``probe``: the child's /health; ``ready``: what its body says once it serves;
+        ``name``: the child, in the log."""
         self.argv = list(argv)
         self.env = dict(env)
         self.probe = probe
         self.policy = policy
-        self.pids: list[int] = []  # every controller started, in order
+        self.name = name
+        self.ready = ready
+        self.pids: list[int] = []  # every child started, in order
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None]) -> int:
-        """Keep the controller until ``stop`` is set (then stop it gracefully) or it ends
-        for a reason a restart would not mend. Returns ``hotline run``'s exit code."""
+        """Keep the child until ``stop`` is set (then stop it gracefully) or it ends for a
+        reason a restart would not mend. Returns its exit code for ``hotline run``."""
+        name = self.name
         announced = False
         while not stop.is_set():
             proc = await asyncio.create_subprocess_exec(*self.argv, env=self.env)
             self.pids.append(proc.pid)
             started = time.monotonic()
-            log.info("controller started (pid %d)", proc.pid)
+            log.info("%s started (pid %d)", name, proc.pid)
             try:
                 if await unless_stopped(stop, self._ready(proc)):
                     if not announced:
@@ -109,7 +125,7 @@ class Keeper:
                         announced = True
                     else:
                         took = time.monotonic() - started
-                        log.warning("controller (pid %d) back in %.1f s", proc.pid, took)
+                        log.warning("%s (pid %d) back in %.1f s", name, proc.pid, took)
                 code = await unless_stopped(stop, proc.wait())
             finally:
                 await self._stop(proc)
@@ -117,13 +133,14 @@ class Keeper:
                 return 0
             why = exit_reason(code)
             if code == 0 or code == SETUP_ERROR or not announced:
-                log.error("controller (pid %d) %s; stopping", proc.pid, why)
+                log.error("%s (pid %d) %s; not starting it again", name, proc.pid, why)
                 return code if code >= 0 else 1
             delay = self.policy.next_delay(time.monotonic())
             if delay is None:
                 log.error(
-                    "controller (pid %d) %s: %d restarts in %g s, not starting it again. "
+                    "%s (pid %d) %s: %d restarts in %g s, not starting it again. "
                     "The PBX stays up (callers hear the fallback) until this is stopped",
+                    name,
                     proc.pid,
                     why,
                     self.policy.limit,
@@ -132,7 +149,8 @@ class Keeper:
                 await stop.wait()
                 return 1
             log.warning(
-                "controller (pid %d) %s; starting it again in %g s (%d of at most %d in %g s)",
+                "%s (pid %d) %s; starting it again in %g s (%d of at most %d in %g s)",
+                name,
                 proc.pid,
                 why,
                 delay,
@@ -145,16 +163,17 @@ class Keeper:
         return 0
 
     async def _ready(self, proc: asyncio.subprocess.Process) -> bool:
-        """True once the controller's /health says ARI is connected; False if it exits."""
+        """True once the child's /health says it is ready; False if it exits."""
         while proc.returncode is None:
             health = await self.probe()
-            if health is not None and (health.get("ari") or {}).get("connected"):
+            if health is not None and self.ready(health):
                 return True
             await asyncio.sleep(READY_POLL)
         return False
 
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
-        """SIGTERM (a graceful stop: calls go to the fallback), SIGKILL if it hangs."""
+        """SIGTERM (a graceful stop: the controller's calls go to the fallback), SIGKILL
+        if it hangs."""
         if proc.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -164,7 +183,7 @@ class Keeper:
                 await proc.wait()
         except TimeoutError:
             log.error(
-                "controller (pid %d) did not stop in %g s; killing it", proc.pid, STOP_TIMEOUT
+                "%s (pid %d) did not stop in %g s; killing it", self.name, proc.pid, STOP_TIMEOUT
             )
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()

@@ -43,6 +43,9 @@ class Ports:
     tester_rtp: int = 23000
     controller_http: int = 8190
     ari_proxy: int = 8191
+    # The FastAGI fallback: its own ports, beside a `make run` on the defaults (4573, 8082).
+    fallback_agi: int = 4574
+    fallback_http: int = 8192
 
 
 # The menu's clock in tests: a Tuesday within business hours, not a holiday, whatever
@@ -72,6 +75,7 @@ def controller_settings(state: Path, ports: Ports) -> dict[str, object]:
             "reconnect_max_delay": 2.0,
         },
         "http": {"port": ports.controller_http},
+        "fallback": {"port": ports.fallback_agi, "http_port": ports.fallback_http},
         # A caller who does not answer the survey is not kept long; a recording that
         # could not be stored is tried again soon.
         "survey": {"timeout": 3.0},
@@ -216,6 +220,70 @@ class WatchmanProcess:
                 await proc.wait()
 
 
+class FallbackProcess:
+    """``hotline fallback`` beside the controller, as ``hotline run`` runs it: the FastAGI
+    answers of the fallback dialplan while the controller is away."""
+
+    READY = b"fallback serving FastAGI on"
+
+    def __init__(self, config_file: Path, config: Config, log_file: Path) -> None:
+        self.config_file = config_file
+        self.config = config
+        self.log_file = log_file
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.config.fallback.host}:{self.config.fallback.http_port}/health"
+
+    async def start(self, **settings: str) -> None:
+        """Start ``hotline fallback`` and wait for its line saying it serves; ``settings``
+        are extra environment variables (HOTLINE_<SECTION>_<KEY>)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+        env.update(settings)
+        with self.log_file.open("ab") as log:
+            start = log.tell()
+            self.proc = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "hotline", "--config", str(self.config_file), "fallback"),
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+            )
+        deadline = time.monotonic() + 20
+        while self.READY not in self.log_file.read_bytes()[start:]:
+            if self.proc.returncode is not None or time.monotonic() > deadline:
+                raise AssertionError(f"hotline fallback did not start: {self.log_file}")
+            await asyncio.sleep(0.1)
+
+    async def health(self) -> dict[str, Any] | None:
+        try:
+            async with aiohttp.ClientSession() as http, http.get(self.health_url) as resp:
+                data: dict[str, Any] = await resp.json()
+                return data
+        except aiohttp.ClientError:
+            return None
+
+    async def stop(self) -> None:
+        """SIGTERM, and SIGKILL if it has not stopped in 10 s (its stop takes ~ms)."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(10):
+                await proc.wait()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    async def kill(self) -> None:
+        """SIGKILL: the fallback gone without a word, as in a crash."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 class Stack:
     def __init__(self, state: Path, ports: Ports = Ports()) -> None:
         self.state = state
@@ -239,6 +307,7 @@ class Stack:
         self.tester = Instance(self.tester_spec, self.podman, _quiet)
         self.proxy = TcpProxy("127.0.0.1", ports.ari_proxy, "127.0.0.1", ports.pbx_ari)
         self.controller = ControllerProcess(self.config_file, self.config, state / "controller.log")
+        self.fallback = FallbackProcess(self.config_file, self.config, state / "fallback.log")
         self.watchman = WatchmanProcess(
             self.config_file, self.pbx.spec.ari_url, state / "watchman.log"
         )
@@ -257,11 +326,14 @@ class Stack:
         await asyncio.gather(self.pbx.up(), self.tester.up())
         await self.proxy.start()
         await self.controller.start()
+        await self.fallback.start()
         await self.watchman.start()
 
     async def down(self) -> None:
         await self.watchman.stop()
         await self.controller.stop()
+        # After the controller: callers it hands over on its way out still find FastAGI.
+        await self.fallback.stop()
         await self.proxy.stop()
         # Both Asterisks' logs stay beside the controller's, for a failure found after the run.
         for name, spec in (("pbx", self.pbx.spec), ("tester", self.tester_spec)):

@@ -1,6 +1,7 @@
-"""`make run` brings the PBX and the controller up and says how to call in; a controller
-killed by a signal comes back by itself while the PBX stays up with its calls; Ctrl-C
-leaves nothing behind. Run on its own ports and container name, beside the test stack."""
+"""`make run` brings the PBX, the controller and the FastAGI fallback up and says how to
+call in; a controller killed by a signal comes back by itself while the PBX stays up with
+its calls and the fallback serves on, untouched; Ctrl-C leaves nothing behind. Run on its
+own ports and container name, beside the test stack."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from hotline.config import load_config
 from hotline.pbx.podman import Podman
@@ -24,6 +26,8 @@ from tests.harness.stack import IN_HOURS
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINER = "hotline-test-makerun"
 STARTED = re.compile(r"controller started \(pid (\d+)\)")
+FALLBACK_STARTED = re.compile(r"fallback started \(pid (\d+)\)")
+FALLBACK_HEALTH = "http://127.0.0.1:8292/health"
 
 
 class Output:
@@ -40,6 +44,13 @@ class Output:
             if marker.search(last) if isinstance(marker, re.Pattern) else marker in last:
                 return last
         raise AssertionError(f"make run ended before: {marker}\n" + "\n".join(self.seen[-30:]))
+
+    async def seen_or_until(self, marker: str | re.Pattern[str]) -> str:
+        """The line with ``marker``, already read or still to come."""
+        for line in self.seen:
+            if marker.search(line) if isinstance(marker, re.Pattern) else marker in line:
+                return line
+        return await self.until(marker)
 
     def text(self) -> str:
         return "\n".join(self.seen)
@@ -68,6 +79,8 @@ async def test_make_run_survives_a_controller_crash_then_ctrl_c(tmp_path: Path) 
             "HOTLINE_PBX_RTP_START": "24000",
             "HOTLINE_PBX_RTP_END": "24099",
             "HOTLINE_HTTP_PORT": "8290",
+            "HOTLINE_FALLBACK_PORT": "4575",
+            "HOTLINE_FALLBACK_HTTP_PORT": "8292",
             "HOTLINE_MENU_CLOCK": IN_HOURS,  # the main menu, whatever the time of the run
         }
     )
@@ -89,13 +102,18 @@ async def test_make_run_survives_a_controller_crash_then_ctrl_c(tmp_path: Path) 
             first = STARTED.search(await out.until(STARTED))
             await out.until("the hotline is up")
             await out.until("Ctrl-C stops")
-        assert first is not None
+            fallback = FALLBACK_STARTED.search(await out.seen_or_until(FALLBACK_STARTED))
+            await out.seen_or_until("fallback serving FastAGI on 127.0.0.1:4575")
+        assert first is not None and fallback is not None
         assert "INVITE sip:4008001234@127.0.0.1:5260" in out.text()
         assert await podman.container_state(CONTAINER) == "running"
         async with aiohttp.ClientSession() as http:
             async with http.get("http://127.0.0.1:8290/health") as resp:
                 assert resp.status == 200
                 assert (await resp.json())["ari"]["connected"] is True
+            async with http.get(FALLBACK_HEALTH) as resp:
+                assert resp.status == 200
+                assert (await resp.json())["agi"]["listening"] is True
 
         # A caller in the menu while the controller is killed: it comes back by itself
         # (a new process), the PBX and the call stay, and the caller is served on.
@@ -124,12 +142,21 @@ async def test_make_run_survives_a_controller_crash_then_ctrl_c(tmp_path: Path) 
             await call.press("2")
             await heard(call, prompts / "repair-menu.wav", menu, 15)
 
+        # The fallback's keeper is its own: the same process served throughout.
+        assert FALLBACK_STARTED.findall(out.text()) == [fallback.group(1)]
+        os.kill(int(fallback.group(1)), 0)
+        async with aiohttp.ClientSession() as http, http.get(FALLBACK_HEALTH) as resp:
+            assert resp.status == 200
+
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         async with asyncio.timeout(60):
             rest = await proc.stdout.read()
             await proc.wait()
         out.seen += rest.decode(errors="replace").splitlines()
         assert "Traceback" not in out.text()
+        assert "fallback stopped" in out.text()
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(fallback.group(1)), 0)
         assert await podman.container_state(CONTAINER) == ""
     finally:
         if proc.returncode is None:

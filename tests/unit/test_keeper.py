@@ -87,3 +87,58 @@ async def test_a_first_start_that_never_gets_ready_ends_run() -> None:
     keeper = Keeper(crashes, os.environ, no_answer, RestartPolicy(5, 600))
     assert await asyncio.wait_for(keeper.run(asyncio.Event(), lambda: None), 10) == 1
     assert len(keeper.pids) == 1
+
+
+async def test_two_keepers_are_independent_and_one_stop_ends_both() -> None:
+    """``hotline run``'s controller and fallback: the controller killed and restarted, the
+    fallback's child is the same process throughout; each is ready by its own /health."""
+
+    async def fallback_health() -> dict[str, Any]:
+        return {"agi": {"listening": True}}
+
+    controller = Keeper(SLEEPER, os.environ, ready_health, RestartPolicy(5, 600))
+    fallback = Keeper(
+        SLEEPER,
+        os.environ,
+        fallback_health,
+        RestartPolicy(5, 600),
+        name="fallback",
+        ready=lambda health: bool(health["agi"]["listening"]),
+    )
+    stop = asyncio.Event()
+    ready: list[str] = []
+    runs = [
+        asyncio.create_task(controller.run(stop, on_ready=lambda: ready.append("controller"))),
+        asyncio.create_task(fallback.run(stop, on_ready=lambda: ready.append("fallback"))),
+    ]
+    await until(lambda: sorted(ready) == ["controller", "fallback"])
+    os.kill(controller.pids[0], signal.SIGKILL)
+    await until(lambda: len(controller.pids) == 2)
+    assert len(fallback.pids) == 1
+    os.kill(fallback.pids[0], 0)  # still there
+    stop.set()
+    assert await asyncio.wait_for(asyncio.gather(*runs), 25) == [0, 0]
+    for pid in (controller.pids[1], fallback.pids[0]):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+async def test_a_child_is_ready_only_when_its_own_predicate_holds() -> None:
+    """The fallback's /health answering with FastAGI not listening is not ready: a first
+    start that ends before it is, ends its keeper (nothing is started again)."""
+
+    async def deaf() -> dict[str, Any]:
+        return {"agi": {"listening": False}, "ari": {"connected": True}}
+
+    crashes = [sys.executable, "-c", "import time; time.sleep(0.5); raise SystemExit(1)"]
+    keeper = Keeper(
+        crashes,
+        os.environ,
+        deaf,
+        RestartPolicy(5, 600),
+        name="fallback",
+        ready=lambda health: bool(health["agi"]["listening"]),
+    )
+    ready: list[int] = []
+    assert await asyncio.wait_for(keeper.run(asyncio.Event(), lambda: ready.append(1)), 10) == 1
+    assert ready == [] and len(keeper.pids) == 1
