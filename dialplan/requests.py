@@ -106,12 +106,17 @@ class FallbackRequests:
         be going on. The one task of the requests: cancelling it stores what is queued
         (bounded by ``WriteBehind.aclose``)."""
         self.writes.start()
-        next_look = time.monotonic()
+        # The first look waits a round: a fallback may start before the controller has
+        # created the schema, and no record of ours can be stale at our start anyway.
+        next_look = time.monotonic() + STALE_EVERY
         try:
             while True:
                 if time.monotonic() >= next_look:
                     next_look = time.monotonic() + STALE_EVERY
-                    await self._quietly(self.close_stale, "looking for stale records")
+                    try:
+                        await self.close_stale()
+                    except Exception as exc:  # the database away: the next look tries again
+                        log.warning("fallback: could not look for stale records: %s", exc)
                 try:
                     job = await asyncio.wait_for(self._jobs.get(), STALE_EVERY)
                 except TimeoutError:
