@@ -19,7 +19,7 @@ from typing import Any
 from hotline.commands import Subparsers
 from hotline.config import Config
 from hotline.pbx.podman import Podman
-from hotline.watchman import HealthProbe, health_url
+from hotline.watchman import HealthProbe, health_url, local_url
 
 CONTROLLER = "controller"
 FALLBACK = "fallback (FastAGI)"
@@ -39,17 +39,6 @@ def serving_layer(
     if fallback is not None and (fallback.get("agi") or {}).get("listening"):
         return FALLBACK
     return STATIC
-
-
-def local_url(host: str, port: int, path: str) -> str:
-    """``path`` on a listener of this machine bound to ``host`` (any address: loopback)."""
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}{path}"
 
 
 def fallback_health_url(config: Config) -> str:

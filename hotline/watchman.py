@@ -88,16 +88,20 @@ def lone_channels(held: Sequence[str], bridges: Iterable[Collection[str]]) -> li
     return callers + legs
 
 
-def health_url(config: Config) -> str:
-    """Where the controller's /health answers, from this machine."""
-    host = config.http.host
+def local_url(host: str, port: int, path: str) -> str:
+    """``path`` on a listener of this machine bound to ``host`` (any address: loopback)."""
     if host in ("", "0.0.0.0"):
         host = "127.0.0.1"
     elif host == "::":
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{config.http.port}/health"
+    return f"http://{host}:{port}{path}"
+
+
+def health_url(config: Config) -> str:
+    """Where the controller's /health answers, from this machine."""
+    return local_url(config.http.host, config.http.port, "/health")
 
 
 class HealthProbe:

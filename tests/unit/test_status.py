@@ -16,10 +16,10 @@ from hotline.status import (
     controller_summary,
     fallback_health_url,
     fallback_summary,
-    local_url,
     render,
     serving_layer,
 )
+from hotline.watchman import local_url
 
 UP: dict[str, Any] = {"status": "ok", "ari": {"connected": True}, "calls": 3, "reasons": []}
 ARI_DOWN: dict[str, Any] = {"status": "down", "ari": {"connected": False}, "calls": 1}
